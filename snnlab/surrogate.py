@@ -96,7 +96,9 @@ class SurrogateFunctionBase(nn.Module):
 
     def set_spiking_mode(self, spiking: bool) -> None:
         """``True``: Heaviside forward with surrogate gradient; ``False``: the primitive."""
-        self.spiking = bool(spiking)
+        if not isinstance(spiking, bool):
+            raise TypeError(f"spiking must be a bool, got {type(spiking).__name__} {spiking!r}")
+        self.spiking = spiking
 
     def extra_repr(self) -> str:
         return f"alpha={self.alpha}, spiking={self.spiking}"
@@ -318,3 +320,62 @@ SURROGATES: dict[str, type[SurrogateFunctionBase]] = {
     cls.__name__: cls
     for cls in (ATan, Sigmoid, PiecewiseQuadratic, PiecewiseExp, SoftSign, SuperSpike, Erf, Rect)
 }
+
+
+class STCARect(SurrogateFunctionBase):
+    r"""SPAIC's STCA surrogate: an unscaled rectangular window (default ``alpha=0.5``).
+
+    .. math::
+        g(x) = \mathrm{clamp}(x + \alpha, 0, 2\alpha), \qquad
+        g'(x) = [\,|x| < \alpha\,]
+
+    The gradient is SPAIC's ``STCA_Learner.ActFun.backward`` (Gu et al., IJCAI
+    2019), with ``x = V - V_threshold``; ``alpha`` is the half-width of the
+    window and the height is 1 whatever ``alpha`` (unlike :class:`Rect`). The
+    forward spike is snnlab's :math:`\Theta(x) = [x \ge 0]`; SPAIC fires on
+    ``x > 0``, which differs only at ``x == 0`` exactly.
+    """
+
+    default_alpha = 0.5
+
+    def __init__(self, alpha: float = 0.5, spiking: bool = True) -> None:
+        super().__init__(alpha, spiking)
+
+    @staticmethod
+    def surrogate_grad(x: torch.Tensor, alpha: float) -> torch.Tensor:
+        return (x.abs() < alpha).to(x)
+
+    @staticmethod
+    def primitive_function(x: torch.Tensor, alpha: float) -> torch.Tensor:
+        return torch.clamp(x + alpha, 0.0, 2.0 * alpha)
+
+
+class STBPGaussian(SurrogateFunctionBase):
+    r"""SPAIC's STBP surrogate: a Gaussian bump (default ``alpha=0.5``).
+
+    .. math::
+        g'(x) = \frac{1}{2\pi\alpha}\, e^{-x^2 / (2\alpha)}, \qquad
+        g(x) = \frac{1}{2\sqrt{2\pi\alpha}}\,\mathrm{erfc}\!\left(-\frac{x}{\sqrt{2\alpha}}\right)
+
+    The gradient is SPAIC's ``STBP_Learner.ActFun.backward`` (Wu et al., 2018)
+    with ``x = V - V_threshold``: ``alpha`` plays the role of the variance, and
+    the prefactor is SPAIC's :math:`1/(2\pi\alpha)` (not the normalising
+    :math:`1/\sqrt{2\pi\alpha}`), so :math:`g(+\infty) = 1/\sqrt{2\pi\alpha}`.
+    The forward spike is snnlab's :math:`\Theta(x) = [x \ge 0]`; SPAIC fires on
+    ``x > 0``, which differs only at ``x == 0`` exactly.
+    """
+
+    default_alpha = 0.5
+
+    def __init__(self, alpha: float = 0.5, spiking: bool = True) -> None:
+        super().__init__(alpha, spiking)
+
+    @staticmethod
+    def surrogate_grad(x: torch.Tensor, alpha: float) -> torch.Tensor:
+        return torch.exp(-x.square() / (2.0 * alpha)) / (2.0 * math.pi * alpha)
+
+    @staticmethod
+    def primitive_function(x: torch.Tensor, alpha: float) -> torch.Tensor:
+        return torch.erfc(-x / math.sqrt(2.0 * alpha)) / (2.0 * math.sqrt(2.0 * math.pi * alpha))
+
+__all__ += ["STBPGaussian", "STCARect"]

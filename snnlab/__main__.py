@@ -1,0 +1,7 @@
+"""``python -m snnlab``: the snnlab command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())
