@@ -16,14 +16,17 @@ __version__ = "0.1.0"
 
 _SUBMODULES = (
     "base",
+    "dashboards",
     "encoding",
     "functional",
     "kernels",
+    "lab",
     "layer",
     "learning",
     "monitor",
     "neuron",
     "surrogate",
+    "viz",
 )
 
 __all__ = ["__version__", *_SUBMODULES]
