@@ -108,3 +108,6 @@ __all__ = [
     "surrogate_function_dict",
     "unregister_kernel",
 ]
+
+# CUDA tensors: route the kernels above to the CuPy kernels when CuPy is installed (imports no CuPy itself).
+from . import cuda as cuda
