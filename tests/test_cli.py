@@ -36,14 +36,22 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match="input_rate"):
         demo.run_default_simulation(input_rate=1.5)
     with pytest.raises(SystemExit):
-        cli.main(["--tau", "0.5"])
+        cli.main(["sim", "--tau", "0.5"])
+    with pytest.raises(SystemExit):
+        cli.main(["serve", "--port", "70000"])
+    assert cli.main(["serve", "no-such-app"]) == 2
 
 
 def test_command_prints_summary_and_raster():
     out = subprocess.run(
-        [sys.executable, "-m", "snnlab", "--neurons", "4", "--steps", "30"],
+        [sys.executable, "-m", "snnlab", "sim", "--neurons", "4", "--steps", "30"],
         capture_output=True, text=True, check=True,
     ).stdout
     assert "LIF layer: 4 neurons" in out
     raster = [line for line in out.splitlines() if line[:5].strip().isdigit()]
     assert len(raster) == 4 and all(len(line) == 5 + 30 for line in raster)
+
+
+def test_no_subcommand_prints_help_listing_serve_and_sim():
+    out = subprocess.run([sys.executable, "-m", "snnlab"], capture_output=True, text=True, check=True).stdout
+    assert "usage: snnlab" in out and "serve" in out and "sim" in out

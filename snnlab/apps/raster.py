@@ -1,0 +1,30 @@
+"""App ``raster``: Poisson inputs driving a LIF population (1,000 neurons by default).
+
+``snnlab serve raster`` or ``panel serve snnlab/apps/raster.py --inline``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from snnlab.dashboards import Dashboard
+
+TITLE = "Population raster"
+
+
+def create(*, period_ms: int = 33, window: int = 200, autorun: bool = True, **options: Any) -> Dashboard:
+    """A :class:`Dashboard` over a new :class:`snnlab.lab.PopulationRaster`.
+
+    ``options`` go to the experiment's constructor; the rest to :class:`Dashboard`.
+    """
+    from snnlab.dashboards.server import configure_panel
+    from snnlab.lab import PopulationRaster
+
+    configure_panel()
+    experiment = PopulationRaster(**options)
+    return Dashboard(experiment, title=TITLE, period_ms=period_ms, window=window, autorun=autorun,
+                     app_name="raster")
+
+
+if __name__.startswith("bokeh"):
+    create().servable(title=f"snnlab · {TITLE}")

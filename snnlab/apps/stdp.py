@@ -1,0 +1,30 @@
+"""App ``stdp``: Unsupervised STDP on repeated input patterns; weights become receptive fields.
+
+``snnlab serve stdp`` or ``panel serve snnlab/apps/stdp.py --inline``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from snnlab.dashboards import Dashboard
+
+TITLE = "STDP learning"
+
+
+def create(*, period_ms: int = 33, window: int = 200, autorun: bool = True, **options: Any) -> Dashboard:
+    """A :class:`Dashboard` over a new :class:`snnlab.lab.STDPLearning`.
+
+    ``options`` go to the experiment's constructor; the rest to :class:`Dashboard`.
+    """
+    from snnlab.dashboards.server import configure_panel
+    from snnlab.lab import STDPLearning
+
+    configure_panel()
+    experiment = STDPLearning(**options)
+    return Dashboard(experiment, title=TITLE, period_ms=period_ms, window=window, autorun=autorun,
+                     app_name="stdp")
+
+
+if __name__.startswith("bokeh"):
+    create().servable(title=f"snnlab · {TITLE}")

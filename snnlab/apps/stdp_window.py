@@ -1,0 +1,30 @@
+"""App ``stdp-window``: Pre/post pairing protocol: measured weight change against the rule's window.
+
+``snnlab serve stdp-window`` or ``panel serve snnlab/apps/stdp_window.py --inline``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from snnlab.dashboards import Dashboard
+
+TITLE = "STDP window"
+
+
+def create(*, period_ms: int = 33, window: int = 200, autorun: bool = True, **options: Any) -> Dashboard:
+    """A :class:`Dashboard` over a new :class:`snnlab.lab.STDPWindow`.
+
+    ``options`` go to the experiment's constructor; the rest to :class:`Dashboard`.
+    """
+    from snnlab.dashboards.server import configure_panel
+    from snnlab.lab import STDPWindow
+
+    configure_panel()
+    experiment = STDPWindow(**options)
+    return Dashboard(experiment, title=TITLE, period_ms=period_ms, window=window, autorun=autorun,
+                     app_name="stdp-window")
+
+
+if __name__.startswith("bokeh"):
+    create().servable(title=f"snnlab · {TITLE}")

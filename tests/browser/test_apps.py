@@ -1,0 +1,126 @@
+"""Every app in headless Chromium: loads cleanly, runs, reacts to sliders and buttons, stops on close.
+
+Needs Python playwright and Debian's ``chromium``; skipped without them unless
+the environment variable ``CI`` is set, in which case their absence fails.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+_missing = []
+try:
+    from playwright.sync_api import sync_playwright
+except ImportError:  # pragma: no cover - depends on the machine
+    _missing.append("python playwright")
+if shutil.which("chromium") is None:
+    _missing.append("the chromium executable")
+if _missing:
+    if os.environ.get("CI"):
+        raise RuntimeError(f"browser tests need {' and '.join(_missing)} (CI is set, so this fails)")
+    pytest.skip(f"browser tests need {' and '.join(_missing)}", allow_module_level=True)
+
+CHROME_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+               "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
+APPS = ["neuron", "raster", "stdp-window", "stdp", "reward"]
+#: the slider each app's test moves: (parameter, its label)
+SLIDER = {"neuron": ("tau", "Tau"), "raster": ("v_threshold", "V threshold"),
+          "stdp-window": ("tau_pre", "Tau pre"), "stdp": ("v_threshold", "V threshold"),
+          "reward": ("tau", "Tau")}
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.2)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=shutil.which("chromium"), args=CHROME_ARGS)
+        yield b
+        b.close()
+
+
+def _session(server: Any, app: str, known: set[int]) -> dict[str, Any] | None:
+    for s in server.status()["sessions"]:
+        if s["app"] == app and s["running"]:
+            return s
+    return None
+
+
+def _status_t(page: Any) -> int:
+    text = page.locator(".snnlab-status").first.inner_text()
+    match = re.search(r"t = (\d+)", text)
+    return int(match.group(1)) if match else -1
+
+
+@pytest.mark.parametrize("app", APPS)
+def test_app_in_browser(app: str, browser: Any, snnlab_server: Any) -> None:
+    wait_until(lambda: all(s["app"] != app for s in snnlab_server.status()["sessions"]), 20,
+               f"earlier {app} sessions to end")
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    errors: list[str] = []
+    requests: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("request", lambda r: requests.append(r.url))
+    page.goto(f"{snnlab_server.url}/{app}", timeout=60_000)
+    page.wait_for_selector(".snnlab-status", timeout=60_000)
+
+    # the status line's simulated time advances
+    t1 = wait_until(lambda: _status_t(page) > 0 and _status_t(page), 60, "the simulation to start")
+    wait_until(lambda: _status_t(page) > t1, 30, "the status line's time to advance")
+    session = wait_until(lambda: _session(snnlab_server, app, set()), 20, "the server-side session")
+
+    # moving a slider with the keyboard changes the running experiment
+    name, label = SLIDER[app]
+    before = session["params"][name]
+    group = page.locator(".bk-input-group").filter(
+        has=page.locator(".bk-slider-title", has_text=re.compile(rf"^{label}:")))
+    handle = group.locator(".noUi-handle").first
+    handle.focus()
+    for _ in range(5):
+        handle.press("ArrowRight")
+    changed = wait_until(
+        lambda: (s := _session(snnlab_server, app, set())) and s["params"][name] != before and s, 20,
+        f"{name} to change on the server")
+    assert changed["params"][name] > before
+    t2 = _status_t(page)
+    wait_until(lambda: _status_t(page) > t2, 30, "the simulation to keep running after the change")
+
+    if app == "reward":
+        page.get_by_role("button", name="automatic reward").click()
+        wait_until(lambda: _session(snnlab_server, app, set())["params"]["auto_reward"] is False, 20,
+                   "auto_reward to switch off")
+        time.sleep(1.0)
+        before_w = _session(snnlab_server, app, set())["weights"]["weights"]["checksum"]
+        for _ in range(5):
+            page.get_by_role("button", name="Reward +1").click()
+            time.sleep(0.2)
+        wait_until(lambda: _session(snnlab_server, app, set())["weights"]["weights"]["checksum"] != before_w,
+                   20, "the reward buttons to change the weights")
+
+    assert errors == [], errors
+    local = (f"{snnlab_server.url}/", f"ws://127.0.0.1:{snnlab_server.port}/", "data:", "blob:")
+    outside = [u for u in requests if not u.startswith(local)]
+    assert outside == [], outside
+
+    # closing the tab stops its simulation thread
+    page.close()
+    wait_until(lambda: all(s["app"] != app for s in snnlab_server.status()["sessions"]), 20,
+               "the closed tab's session to be destroyed")
+    assert snnlab_server.status()["running_threads"] == 0

@@ -1,0 +1,385 @@
+"""Dashboard components driven with a stand-in experiment, no browser."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import ToyExperiment
+
+pn = pytest.importorskip("panel")
+
+from snnlab.dashboards import (  # noqa: E402
+    BackPressure,
+    Dashboard,
+    LiveRaster,
+    MembraneTrace,
+    ParameterControls,
+    RewardControls,
+    RunControls,
+    StdpWindow,
+    WeightHeatmap,
+    receptive_field_grid,
+)
+from snnlab.dashboards.streaming import FrameClock, RateMeter  # noqa: E402
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+# ---------------------------------------------------------------- back-pressure
+def test_backpressure_allows_two_in_flight_then_skips_until_ack():
+    clock = FakeClock()
+    bp = BackPressure(max_in_flight=2, timeout=1.0, clock=clock)
+    assert bp.may_send() and bp.next_id() == 0
+    assert bp.may_send() and bp.next_id() == 1
+    assert not bp.may_send() and not bp.may_send()
+    assert bp.skipped == 2 and bp.in_flight == 2
+    bp.ack(0)
+    assert bp.in_flight == 1 and bp.may_send()
+    assert bp.next_id() == 2
+    assert not bp.may_send()
+    bp.ack(2)  # acknowledging a later frame acknowledges all earlier ones
+    assert bp.in_flight == 0
+    bp.ack(99)  # never beyond what was sent
+    assert bp.acked == 2
+
+
+def test_backpressure_timeout_sends_one_more_frame():
+    clock = FakeClock()
+    bp = BackPressure(max_in_flight=2, timeout=1.0, clock=clock)
+    bp.next_id()
+    bp.next_id()
+    clock.now = 0.5
+    assert not bp.may_send()
+    clock.now = 1.01
+    assert bp.may_send() and bp.timeouts == 1
+    assert bp.next_id() == 2
+    assert bp.in_flight == 1  # frames presumed lost are forgotten
+    clock.now = 1.5
+    assert bp.may_send()
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True])
+def test_backpressure_rejects_bad_max_in_flight(bad):
+    with pytest.raises(ValueError, match="max_in_flight"):
+        BackPressure(max_in_flight=bad)
+
+
+def test_backpressure_rejects_bad_timeout():
+    with pytest.raises(ValueError, match="timeout"):
+        BackPressure(timeout=0)
+
+
+def test_frame_clock_ack_model_feeds_backpressure():
+    clock = FrameClock(BackPressure(2, 1.0, clock=FakeClock()))
+    assert clock.mark(10) == 0 and clock.mark(11) == 1
+    assert list(clock.source.data["frame"]) == [1] and list(clock.source.data["t"]) == [11]
+    assert not clock.may_send()
+    clock.ack.frame = 1  # what the browser's CustomJS writes
+    assert clock.pressure.in_flight == 0 and clock.may_send()
+    cb = clock.source.js_property_callbacks["streaming"][0]
+    assert cb.args["ack"] is clock.ack and "ack.frame" in cb.code
+
+
+def test_rate_meter_counts_events_per_second():
+    clock = FakeClock()
+    meter = RateMeter(window=2.0, clock=clock)
+    for i in range(11):
+        clock.now = i * 0.1
+        meter.tick()
+    assert meter.rate == pytest.approx(10.0)
+    clock.now = 10.0
+    assert meter.rate == 0.0
+
+
+# ---------------------------------------------------------------- views
+def _spike_frame(steps, neurons, layer="out"):
+    return {"spikes": {layer: (np.asarray(steps, np.int64), np.asarray(neurons, np.int32))}}
+
+
+def test_live_raster_streams_exactly_the_frame_events():
+    raster = LiveRaster({"out": 4}, window=10)
+    f1 = _spike_frame([0, 0, 1], [1, 3, 2])
+    f2 = _spike_frame([2], [0])
+    raster.update(f1)
+    raster.update(f2)
+    raster.update(_spike_frame([], []))
+    data = raster.sources["out"].data
+    assert list(data["x"]) == [0, 0, 1, 2]
+    assert list(data["y"]) == [1, 3, 2, 0]
+    assert raster.figures[0].output_backend == "canvas"
+
+
+def test_live_raster_rollover_keeps_the_newest_events():
+    raster = LiveRaster({"out": 2}, window=3)  # rollover = 3 * 2 = 6 events
+    steps = np.repeat(np.arange(8), 2)
+    neurons = np.tile([0, 1], 8)
+    raster.update(_spike_frame(steps[:5], neurons[:5]))
+    raster.update(_spike_frame(steps[5:], neurons[5:]))
+    data = raster.sources["out"].data
+    assert list(data["x"]) == list(steps[-6:]) and list(data["y"]) == list(neurons[-6:])
+
+
+def test_live_raster_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="layers"):
+        LiveRaster({})
+    with pytest.raises(ValueError, match="window"):
+        LiveRaster({"a": 3}, window=0)
+
+
+def test_membrane_trace_streams_values_and_moves_threshold():
+    view = MembraneTrace("v", ["a", "b"], threshold=1.0, window=4)
+    values = np.arange(12, dtype=np.float32).reshape(6, 2)
+    view.update({"traces": {"v": (np.arange(6, dtype=np.int64), values)}})
+    data = view.source.data
+    assert list(data["x"]) == [2, 3, 4, 5]  # only the window is kept
+    np.testing.assert_array_equal(np.asarray(data["v0"]), values[2:, 0])
+    np.testing.assert_array_equal(np.asarray(data["v1"]), values[2:, 1])
+    assert view.threshold_span.location == 1.0
+    view.set_threshold(1.7)
+    assert view.threshold_span.location == 1.7 and view.threshold_span.visible
+    view.set_threshold(None)
+    assert not view.threshold_span.visible
+
+
+def test_receptive_field_grid_matches_explicit_tiling():
+    rng = np.random.default_rng(0)
+    w = rng.random((5, 6)).astype(np.float32)  # 5 fields of 2 x 3
+    grid = receptive_field_grid(w, (2, 3))
+    cols, rows = 3, 2  # ceil(sqrt(5)) = 3 columns, 2 rows
+    assert grid.shape == (rows * 3 - 1, cols * 4 - 1)
+    for i in range(5):
+        r, c = i // cols, i % cols
+        for y in range(2):
+            for x in range(3):
+                assert grid[r * 3 + y, c * 4 + x] == w[i, y * 3 + x]
+    assert np.isnan(grid[2, 0]) and np.isnan(grid[0, 3])  # separators
+    assert np.all(np.isnan(grid[3:, 8:]))  # the unused sixth cell
+    with pytest.raises(ValueError, match="weights"):
+        receptive_field_grid(w, (2, 2))
+
+
+def test_weight_heatmap_replaced_only_when_weights_change():
+    view = WeightHeatmap("w", (2, 3))
+    w = np.array([[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]], np.float32)
+    view.update({"weights": {"w": w}})
+    assert view.replacements == 1
+    np.testing.assert_array_equal(view.source.data["image"][0], w)  # row 0 on top (flipped y range)
+    assert (view.mapper.low, view.mapper.high) == (0.0, 5.0)
+    view.update({"weights": {}})
+    view.update({"spikes": {}})
+    assert view.replacements == 1
+    view.update({"weights": {"w": w + 1}})
+    assert view.replacements == 2
+    fixed = WeightHeatmap("w", (2, 3), vmin=-1.0, vmax=1.0)
+    fixed.update({"weights": {"w": w}})
+    assert (fixed.mapper.low, fixed.mapper.high) == (-1.0, 1.0)
+
+
+def test_stdp_window_theory_and_measured_points():
+    tau = 7.0
+
+    def theory(dts):
+        return np.where(dts >= 0, 0.5 * np.exp(-dts / tau), -0.3 * np.exp(dts / tau))
+
+    view = StdpWindow("pairs", theory=theory, dt_range=(-10, 10))
+    dts = np.linspace(-10, 10, 201)
+    expected = np.array([0.5 * np.exp(-d / tau) if d >= 0 else -0.3 * np.exp(d / tau) for d in dts])
+    np.testing.assert_allclose(np.asarray(view.curve.data["y"]), expected, rtol=1e-12, atol=0)
+    assert not view.refresh_theory()  # unchanged: no replacement
+    x = np.array([-3.0, 4.0], np.float32)
+    y = np.array([-0.1, 0.2], np.float32)
+    view.update({"points": {"pairs": (x, y)}})
+    np.testing.assert_array_equal(np.asarray(view.points.data["x"]), x)
+    np.testing.assert_array_equal(np.asarray(view.points.data["y"]), y)
+
+
+# ---------------------------------------------------------------- controls
+def test_parameter_controls_generated_from_params(toy):
+    controls = ParameterControls(toy, notify=lambda m, level="error": None)
+    assert set(controls.widgets) == {"tau", "v_threshold", "v_reset", "rate", "auto_reward"}
+    tau = controls.widgets["tau"]
+    assert isinstance(tau, pn.widgets.FloatSlider) and (tau.start, tau.end) == (1.01, 100.0)
+    assert isinstance(controls.widgets["auto_reward"], pn.widgets.Checkbox)
+    tau.value = 12.5
+    assert toy.tau == 12.5
+
+
+def test_refused_parameter_notifies_and_reverts(toy):
+    messages = []
+    controls = ParameterControls(toy, notify=lambda m, level="error": messages.append((level, m)))
+    widget = controls.widgets["v_reset"]
+    widget.value = 3.0  # above the bound 0.05
+    assert toy.v_reset == 0.0
+    assert widget.value == 0.0
+    assert messages and messages[0][0] == "error" and "v_reset" in messages[0][1]
+    widget.value = -1.0
+    assert toy.v_reset == -1.0 and len(messages) == 1
+
+
+def test_parameter_controls_sync_shows_script_changes(toy):
+    controls = ParameterControls(toy)
+    toy.tau = 33.0
+    controls.sync()
+    assert controls.widgets["tau"].value == 33.0
+
+
+def test_reward_buttons_call_give_reward(toy):
+    controls = RewardControls(toy)
+    controls.plus.clicks += 1
+    controls.minus.clicks += 1
+    controls.plus.clicks += 1
+    assert toy.rewards == [1.0, -1.0, 1.0]
+    controls.auto.value = True
+    assert toy.auto_reward is True
+
+
+def test_reward_controls_need_give_reward():
+    with pytest.raises(TypeError, match="give_reward"):
+        RewardControls(object())
+
+
+def test_run_controls_run_pause_step_reset(toy):
+    resets = []
+    controls = RunControls(toy, on_reset=lambda: resets.append(True))
+    controls.run_button.clicks += 1
+    assert toy.running and controls.run_button.disabled and not controls.pause_button.disabled
+    controls.pause_button.clicks += 1
+    assert not toy.running and not controls.run_button.disabled
+    t = toy.t
+    controls.step_count.value = 5
+    controls.step_button.clicks += 1
+    assert toy.t == t + 5
+    controls.reset_button.clicks += 1
+    assert toy.t == 0 and resets == [True]
+    controls.speed.value = 50
+    assert toy.speed == 50
+
+
+# ---------------------------------------------------------------- dashboard
+def _concat(frames, key, name, i):
+    return np.concatenate([np.asarray(f[key][name][i]) for f in frames])
+
+
+def test_dashboard_streams_what_the_experiment_recorded(toy):
+    dash = Dashboard(toy, autorun=False, window=50)
+    reference = ToyExperiment()  # same seed, stepped identically
+    frames = []
+    for n in (7, 3, 11):
+        toy.step(n)
+        reference.step(n)
+        frames.append(reference.frame())
+        assert dash.tick()
+        dash.clock.ack.frame = dash.clock.pressure.sent  # the browser acknowledges
+    src = dash.raster.sources["out"].data
+    np.testing.assert_array_equal(np.asarray(src["x"]), _concat(frames, "spikes", "out", 0))
+    np.testing.assert_array_equal(np.asarray(src["y"]), _concat(frames, "spikes", "out", 1))
+    trace = dash.traces[0].source.data
+    values = _concat(frames, "traces", "v", 1)
+    np.testing.assert_array_equal(np.asarray(trace["v1"]), values[:, 1])
+    assert dash.heatmaps[0].replacements == 1  # weights sent once, unchanged afterwards
+    assert (dash.x_range.start, dash.x_range.end) == (0, 50)
+    assert "t = <span class='snnlab-t'>21</span>" in dash.status.object
+    assert dash.frames == 3
+
+
+def test_dashboard_backpressure_skips_ticks_and_resumes(toy):
+    dash = Dashboard(toy, autorun=False)
+    clock = FakeClock()
+    dash.clock.pressure.clock = clock
+    toy.step(2)
+    assert dash.tick() and dash.tick()
+    t_sent = dash.last_frame["t"]
+    toy.step(2)
+    assert not dash.tick() and dash.clock.pressure.skipped == 1
+    assert dash.last_frame["t"] == t_sent  # nothing drained while skipping
+    dash.clock.ack.frame = 0
+    assert dash.tick()
+    assert not dash.tick()
+    clock.now = 5.0  # no acknowledgement for longer than the timeout
+    assert dash.tick() and dash.clock.pressure.timeouts == 1
+
+
+def test_dashboard_heatmap_replaced_after_reward(toy):
+    dash = Dashboard(toy, autorun=False)
+    dash.tick()
+    dash.reward.plus.clicks += 1
+    dash.clock.ack.frame = dash.clock.pressure.sent
+    dash.tick()
+    assert dash.heatmaps[0].replacements == 2
+    np.testing.assert_allclose(dash.heatmaps[0].source.data["image"][0], np.full((2, 4), 0.1), rtol=1e-6)
+
+
+def test_dashboard_threshold_and_widgets_follow_parameter_changes(toy):
+    dash = Dashboard(toy, autorun=False)
+    dash.tick()
+    toy.v_threshold = 2.5
+    dash.clock.ack.frame = dash.clock.pressure.sent
+    dash.tick()
+    assert dash.traces[0].threshold_span.location == 2.5
+    assert dash.parameters.widgets["v_threshold"].value == 2.5
+
+
+def test_dashboard_callback_errors_are_shown_and_it_keeps_running(toy, monkeypatch):
+    dash = Dashboard(toy, autorun=False)
+    original = toy.frame
+
+    def broken():
+        raise RuntimeError("frame exploded")
+
+    monkeypatch.setattr(toy, "frame", broken)
+    assert dash.tick() is False
+    assert any("frame exploded" in m for _, m in dash.messages)
+    monkeypatch.setattr(toy, "frame", original)
+    assert dash.tick() is True
+
+
+def test_dashboard_reports_run_thread_errors(toy):
+    dash = Dashboard(toy, autorun=False)
+    toy.fail_next_step = True
+    toy.run()
+    toy._thread.join(timeout=5)
+    dash.tick()
+    assert any("boom in step" in m for _, m in dash.messages)
+
+
+def test_dashboard_reset_clears_views(toy):
+    dash = Dashboard(toy, autorun=False)
+    toy.step(30)
+    dash.tick()
+    assert len(dash.traces[0].source.data["x"]) > 0
+    dash.run_controls.reset_button.clicks += 1
+    assert toy.t == 0 and len(dash.traces[0].source.data["x"]) == 0
+    assert len(dash.raster.sources["out"].data["x"]) == 0
+
+
+def test_dashboard_start_stop_runs_and_stops_the_thread(toy):
+    from snnlab.dashboards import registry
+
+    dash = Dashboard(toy, autorun=True)
+    dash.start()  # no document: no periodic callback, but the run thread starts
+    assert toy.running and registry.running_experiments() >= 1
+    assert any(s["app"] == "ToyExperiment" for s in registry.snapshot()["sessions"])
+    dash.stop()
+    assert not toy.running
+    assert all(s["app"] != "ToyExperiment" for s in registry.snapshot()["sessions"])
+    dash.stop()  # idempotent
+
+
+def test_dashboard_needs_the_experiment_contract():
+    with pytest.raises(TypeError, match="experiment"):
+        Dashboard(object())
+    with pytest.raises(ValueError, match="period_ms"):
+        Dashboard(ToyExperiment(), period_ms=0)
+
+
+def test_dashboard_layout_renders_to_a_bokeh_model(toy):
+    dash = Dashboard(toy, autorun=False)
+    model = pn.panel(dash).get_root()
+    assert model is not None
+    assert dash.clock.ack.frame == -1
