@@ -22,9 +22,26 @@ reset) and becomes ``torch.full_like(x, v)`` on the first input, so the layer
 follows the input's device and dtype. ``reset()`` (or
 ``snnlab.functional.reset_net``) restores it.
 
-Backends: ``'torch'`` is the reference. A faster implementation of the
-multi-step loop is plugged in with :func:`register_multi_step_backend`; it
-then appears in ``supported_backends`` and is chosen by ``backend=...``.
+Backends (``backend=...``):
+
+* ``'torch'`` -- the reference: the equations above as torch operations,
+  exactly SpikingJelly's ``backend='torch'``;
+* ``'cpu'`` -- fused numba kernels for :class:`IFNode` and :class:`LIFNode`
+  on CPU tensors (float32 / float64, forward and BPTT in one call, spikes
+  bit-identical to ``'torch'``; see :mod:`snnlab.kernels.cpu`). Needs numba
+  (``pip install numba``; an ``ImportError`` says so). Configurations it
+  does not cover (a surrogate outside :data:`snnlab.surrogate.SURROGATES`,
+  float16, a subclass with other dynamics) run the torch reference;
+* ``'auto'`` (the default) -- resolved on every call from the input's device
+  type through :data:`AUTO_BACKENDS` (``'cpu'`` for CPU tensors, ``'cupy'``
+  for CUDA tensors once registered), falling back to ``'torch'`` when no
+  fused path is registered for the class, covers the call, or can be
+  imported (the last case warns once). :class:`ParametricLIFNode` and the
+  nonlinear neurons run the torch path.
+
+A fused implementation is plugged in with :func:`register_multi_step_backend`
+and :func:`register_single_step_backend`; it then appears in
+``supported_backends``.
 
 Parameters a person may move while a simulation runs (``tau``,
 ``v_threshold``, ``v_reset``, ...) are checked on every assignment, not only
@@ -36,6 +53,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import warnings
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -46,6 +64,7 @@ from . import surrogate
 from .base import MemoryModule
 
 __all__ = [
+    "AUTO_BACKENDS",
     "AdaptBaseNode",
     "BaseNode",
     "EIFNode",
@@ -56,6 +75,7 @@ __all__ = [
     "ParametricLIFNode",
     "QIFNode",
     "register_multi_step_backend",
+    "register_single_step_backend",
 ]
 
 _MISSING = object()
@@ -132,13 +152,29 @@ def _check_input(name: str, x: Any, min_dim: int = 0) -> None:
 
 # ---------------------------------------------------------------------------- backends
 
-#: A fused multi-step implementation: ``fn(node, x_seq) -> spike_seq``.
-MultiStepBackend = Callable[["BaseNode", torch.Tensor], torch.Tensor]
+#: A fused implementation: ``fn(node, x) -> spikes`` or ``NotImplemented`` (use the torch path).
+FusedBackend = Callable[["BaseNode", torch.Tensor], Any]
+MultiStepBackend = FusedBackend
 
-_MULTI_STEP_BACKENDS: dict[type, dict[str, MultiStepBackend]] = {}
+#: Backend that ``backend='auto'`` tries for tensors of each device type.
+AUTO_BACKENDS: dict[str, str] = {"cpu": "cpu", "cuda": "cupy"}
+
+_MULTI_STEP_BACKENDS: dict[type, dict[str, FusedBackend]] = {}
+_SINGLE_STEP_BACKENDS: dict[type, dict[str, FusedBackend]] = {}
+_RESOLVED: dict[tuple[type, bool], dict[str, FusedBackend]] = {}
+_UNAVAILABLE: set[str] = set()
 
 
-def register_multi_step_backend(node_cls: type, name: str, fn: MultiStepBackend) -> None:
+def _check_registration(node_cls: type, name: str, fn: Any, signature: str) -> None:
+    if not (isinstance(node_cls, type) and issubclass(node_cls, BaseNode)):
+        raise TypeError(f"node_cls must be a subclass of BaseNode, got {node_cls!r}")
+    if not isinstance(name, str) or not name or name in ("torch", "auto"):
+        raise ValueError(f"name must be a non-empty backend name other than 'torch' and 'auto', got {name!r}")
+    if not callable(fn):
+        raise TypeError(f"fn must be callable as {signature}, got {type(fn).__name__}")
+
+
+def register_multi_step_backend(node_cls: type, name: str, fn: FusedBackend) -> None:
     """Make ``fn`` the multi-step implementation of ``backend=name`` for ``node_cls`` and subclasses.
 
     ``fn(node, x_seq)`` receives the node and ``x_seq`` ``[T, N, ...]`` and
@@ -146,23 +182,40 @@ def register_multi_step_backend(node_cls: type, name: str, fn: MultiStepBackend)
     :meth:`BaseNode._multi_step_torch` does: ``node.v`` holds the potential
     after the last step (``[N, ...]``) and, when ``node.store_v_seq`` is
     true, ``node.v_seq`` holds every step's potential after reset
-    (``[T, N, ...]``). ``fn`` may call ``node._multi_step_torch(x_seq)`` for
-    cases it does not cover. Single-step mode always uses the torch path.
+    (``[T, N, ...]``). ``fn`` returns ``NotImplemented`` for cases it does
+    not cover (the node then runs the torch path) and raises
+    ``ImportError`` when a dependency is missing (``backend='auto'`` then
+    warns once and uses torch).
     """
-    if not (isinstance(node_cls, type) and issubclass(node_cls, BaseNode)):
-        raise TypeError(f"node_cls must be a subclass of BaseNode, got {node_cls!r}")
-    if not isinstance(name, str) or not name or name == "torch":
-        raise ValueError(f"name must be a non-empty backend name other than 'torch', got {name!r}")
-    if not callable(fn):
-        raise TypeError(f"fn must be callable as fn(node, x_seq), got {type(fn).__name__}")
+    _check_registration(node_cls, name, fn, "fn(node, x_seq)")
     _MULTI_STEP_BACKENDS.setdefault(node_cls, {})[name] = fn
+    _RESOLVED.clear()
 
 
-def _registered_backends(cls: type) -> dict[str, MultiStepBackend]:
-    found: dict[str, MultiStepBackend] = {}
-    for klass in cls.__mro__:
-        for name, fn in _MULTI_STEP_BACKENDS.get(klass, {}).items():
-            found.setdefault(name, fn)
+def register_single_step_backend(node_cls: type, name: str, fn: FusedBackend) -> None:
+    """Make ``fn`` the single-step implementation of ``backend=name`` for ``node_cls`` and subclasses.
+
+    ``fn(node, x)`` receives ``x`` ``[N, ...]``, returns the spikes
+    ``[N, ...]`` and leaves ``node.v`` (``[N, ...]``) as
+    :meth:`BaseNode.single_step_forward` does; ``NotImplemented`` and
+    ``ImportError`` as for :func:`register_multi_step_backend`. Without a
+    single-step implementation, single-step mode runs the torch path.
+    """
+    _check_registration(node_cls, name, fn, "fn(node, x)")
+    _SINGLE_STEP_BACKENDS.setdefault(node_cls, {})[name] = fn
+    _RESOLVED.clear()
+
+
+def _registered_backends(cls: type, multi_step: bool = True) -> dict[str, FusedBackend]:
+    key = (cls, multi_step)
+    found = _RESOLVED.get(key)
+    if found is None:
+        table = _MULTI_STEP_BACKENDS if multi_step else _SINGLE_STEP_BACKENDS
+        found = {}
+        for klass in cls.__mro__:
+            for name, fn in table.get(klass, {}).items():
+                found.setdefault(name, fn)
+        _RESOLVED[key] = found
     return found
 
 
@@ -186,7 +239,9 @@ class BaseNode(MemoryModule):
         surrogate_function: spike function; Heaviside forward, surrogate backward.
         detach_reset: detach :math:`S` in the reset equation only.
         step_mode: ``'s'`` (``[N, ...]``) or ``'m'`` (``[T, N, ...]``).
-        backend: ``'torch'`` or a name registered with :func:`register_multi_step_backend`.
+        backend: ``'auto'`` (default: the fused path for the input's device when
+            available, else torch), ``'torch'`` (the reference), or a registered
+            name such as ``'cpu'`` (see the module docstring).
         store_v_seq: in multi-step mode keep ``v_seq`` ``[T, N, ...]`` (potential after reset).
     """
 
@@ -204,7 +259,7 @@ class BaseNode(MemoryModule):
         surrogate_function: Callable = _DEFAULT_SURROGATE,
         detach_reset: bool = False,
         step_mode: str = "s",
-        backend: str = "torch",
+        backend: str = "auto",
         store_v_seq: bool = False,
     ) -> None:
         super().__init__()
@@ -260,8 +315,41 @@ class BaseNode(MemoryModule):
     # ------------------------------------------------------------------ backends
     @property
     def supported_backends(self) -> tuple[str, ...]:
-        """``'torch'`` plus the fused backends registered for this class."""
-        return ("torch", *_registered_backends(type(self)))
+        """``'torch'``, ``'auto'`` and the fused backends registered for this class."""
+        names = dict.fromkeys(_registered_backends(type(self)))
+        names.update(dict.fromkeys(_registered_backends(type(self), multi_step=False)))
+        return ("torch", "auto", *names)
+
+    def _run_fused(self, x: torch.Tensor, multi_step: bool) -> Any:
+        """Spikes from the fused backend chosen for ``x``, or ``NotImplemented`` for the torch path."""
+        backend = self._backend
+        if backend == "torch":
+            return NotImplemented
+        table = _registered_backends(type(self), multi_step)
+        if backend != "auto":
+            fn = table.get(backend)
+            if fn is None:
+                if multi_step:  # unregistered after being chosen
+                    raise ValueError(
+                        f"backend must be one of {self.supported_backends} for {type(self).__name__}, "
+                        f"got {backend!r}"
+                    )
+                return NotImplemented
+            return fn(self, x)
+        name = AUTO_BACKENDS.get(x.device.type)
+        fn = table.get(name) if name is not None and name not in _UNAVAILABLE else None
+        if fn is None or name not in self.supported_backends:
+            return NotImplemented
+        try:
+            return fn(self, x)
+        except ImportError as error:
+            _UNAVAILABLE.add(name)
+            warnings.warn(
+                f"backend='auto' cannot use the {name!r} fast path ({error}); using the torch backend",
+                RuntimeWarning,
+                stacklevel=4,
+            )
+            return NotImplemented
 
     # ------------------------------------------------------------------ dynamics
     def neuronal_charge(self, x: torch.Tensor) -> None:
@@ -294,6 +382,14 @@ class BaseNode(MemoryModule):
     def single_step_forward(self, x: torch.Tensor) -> torch.Tensor:
         """One step: ``x`` ``[N, ...]`` -> spikes ``[N, ...]`` (charge, fire, reset)."""
         _check_input("x", x)
+        if self._backend != "torch":
+            spike = self._run_fused(x, multi_step=False)
+            if spike is not NotImplemented:
+                return spike
+        return self._single_step_torch(x)
+
+    def _single_step_torch(self, x: torch.Tensor) -> torch.Tensor:
+        """Reference single step: charge, fire, reset as torch operations."""
         self.v_float_to_tensor(x)
         self.neuronal_charge(x)
         spike = self.neuronal_fire()
@@ -303,18 +399,13 @@ class BaseNode(MemoryModule):
     def multi_step_forward(self, x_seq: torch.Tensor) -> torch.Tensor:
         """``T`` steps: ``x_seq`` ``[T, N, ...]`` -> spikes ``[T, N, ...]`` with the chosen backend."""
         _check_input("x_seq", x_seq, min_dim=1)
-        if self.backend == "torch":
+        spike_seq = self._run_fused(x_seq, multi_step=True)
+        if spike_seq is NotImplemented:
             return self._multi_step_torch(x_seq)
-        fn = _registered_backends(type(self)).get(self.backend)
-        if fn is None:  # unregistered after being chosen
-            raise ValueError(
-                f"backend must be one of {self.supported_backends} for {type(self).__name__}, "
-                f"got {self.backend!r}"
-            )
-        return fn(self, x_seq)
+        return spike_seq
 
     def _multi_step_torch(self, x_seq: torch.Tensor) -> torch.Tensor:
-        """Reference multi-step path: :meth:`single_step_forward` looped over ``T``."""
+        """Multi-step path of the reference: :meth:`single_step_forward` looped over ``T``."""
         spikes = []
         v_seq = []
         for t in range(x_seq.shape[0]):
@@ -351,7 +442,7 @@ class IFNode(BaseNode):
         surrogate_function: Callable = _DEFAULT_SURROGATE,
         detach_reset: bool = False,
         step_mode: str = "s",
-        backend: str = "torch",
+        backend: str = "auto",
         store_v_seq: bool = False,
     ) -> None:
         super().__init__(
@@ -398,7 +489,7 @@ class LIFNode(BaseNode):
         surrogate_function: Callable = _DEFAULT_SURROGATE,
         detach_reset: bool = False,
         step_mode: str = "s",
-        backend: str = "torch",
+        backend: str = "auto",
         store_v_seq: bool = False,
     ) -> None:
         tau = _check_tau("tau", tau)
@@ -451,7 +542,7 @@ class ParametricLIFNode(BaseNode):
         surrogate_function: Callable = _DEFAULT_SURROGATE,
         detach_reset: bool = False,
         step_mode: str = "s",
-        backend: str = "torch",
+        backend: str = "auto",
         store_v_seq: bool = False,
     ) -> None:
         init_tau = _check_tau("init_tau", init_tau)
@@ -518,7 +609,7 @@ class OTTTLIFNode(LIFNode):
         surrogate_function: Callable = _DEFAULT_SURROGATE,
         detach_reset: bool = True,
         step_mode: str = "s",
-        backend: str = "torch",
+        backend: str = "auto",
         store_v_seq: bool = False,
     ) -> None:
         super().__init__(
@@ -532,7 +623,7 @@ class OTTTLIFNode(LIFNode):
 
     @property
     def supported_backends(self) -> tuple[str, ...]:
-        return ("torch",)
+        return ("torch", "auto")
 
     def neuronal_charge(self, x: torch.Tensor) -> None:
         self.v = self.v.detach()
@@ -596,7 +687,7 @@ class QIFNode(BaseNode):
         surrogate_function: Callable = _DEFAULT_SURROGATE,
         detach_reset: bool = False,
         step_mode: str = "s",
-        backend: str = "torch",
+        backend: str = "auto",
         store_v_seq: bool = False,
     ) -> None:
         tau = _check_tau("tau", tau)
@@ -657,7 +748,7 @@ class EIFNode(BaseNode):
         surrogate_function: Callable = _DEFAULT_SURROGATE,
         detach_reset: bool = False,
         step_mode: str = "s",
-        backend: str = "torch",
+        backend: str = "auto",
         store_v_seq: bool = False,
     ) -> None:
         tau = _check_tau("tau", tau)
@@ -729,7 +820,7 @@ class AdaptBaseNode(BaseNode):
         surrogate_function: Callable = _DEFAULT_SURROGATE,
         detach_reset: bool = False,
         step_mode: str = "s",
-        backend: str = "torch",
+        backend: str = "auto",
         store_v_seq: bool = False,
     ) -> None:
         w_rest = _check_real("w_rest", w_rest)
@@ -822,7 +913,7 @@ class IzhikevichNode(AdaptBaseNode):
         surrogate_function: Callable = _DEFAULT_SURROGATE,
         detach_reset: bool = False,
         step_mode: str = "s",
-        backend: str = "torch",
+        backend: str = "auto",
         store_v_seq: bool = False,
     ) -> None:
         tau = _check_tau("tau", tau)
@@ -845,3 +936,17 @@ class IzhikevichNode(AdaptBaseNode):
     def neuronal_charge(self, x: torch.Tensor) -> None:
         v = self.v
         self.v = v + (x + self.a0 * (v - self.v_rest) * (v - self.v_c) - self.w) / self.tau
+
+
+# ---------------------------------------------------------------------------- CPU fast path
+
+
+def _register_cpu_backend() -> None:
+    from .kernels.cpu import node_backend
+
+    for cls in (IFNode, LIFNode):
+        register_multi_step_backend(cls, "cpu", node_backend.multi_step)
+        register_single_step_backend(cls, "cpu", node_backend.single_step)
+
+
+_register_cpu_backend()

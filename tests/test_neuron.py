@@ -488,7 +488,7 @@ def test_detach_cuts_state_from_graph():
 def test_extra_repr_lists_parameters():
     text = repr(neuron.LIFNode(tau=3.0, v_reset=None, detach_reset=True))
     for piece in ("tau=3.0", "v_reset=None", "v_threshold=1.0", "detach_reset=True", "step_mode=s",
-                  "backend=torch"):  # fmt: skip
+                  "backend=auto"):  # fmt: skip
         assert piece in text
     assert "theta_rh=0.8" in repr(neuron.EIFNode())
     assert "tau_w=2.0" in repr(neuron.IzhikevichNode())
@@ -500,7 +500,7 @@ def test_signature_defaults():
     assert (lif.tau, lif.decay_input, lif.v_threshold, lif.v_reset) == (2.0, True, 1.0, 0.0)
     assert lif.detach_reset is False
     assert isinstance(lif.surrogate_function, surrogate.Sigmoid) and lif.surrogate_function.alpha == 4.0
-    assert (lif.step_mode, lif.backend, lif.store_v_seq) == ("s", "torch", False)
+    assert (lif.step_mode, lif.backend, lif.store_v_seq) == ("s", "auto", False)
     qif = neuron.QIFNode()
     assert (qif.tau, qif.v_c, qif.a0, qif.v_rest, qif.v_reset) == (2.0, 0.8, 1.0, 0.0, -0.1)
     eif = neuron.EIFNode()
@@ -588,10 +588,11 @@ def test_registered_backend_replaces_multi_step_loop():
     neuron.register_multi_step_backend(neuron.LIFNode, "fake", fake_fused)
     try:
         node = neuron.LIFNode(step_mode="m", backend="fake")
-        assert node.supported_backends == ("torch", "fake")
+        assert node.supported_backends == ("torch", "auto", "cpu", "fake")
         assert "fake" in neuron.OTTTLIFNode.__mro__[1]().supported_backends
-        assert neuron.OTTTLIFNode().supported_backends == ("torch",)
-        assert neuron.IFNode().supported_backends == ("torch",)
+        assert neuron.OTTTLIFNode().supported_backends == ("torch", "auto")
+        assert neuron.IFNode().supported_backends == ("torch", "auto", "cpu")
+        assert neuron.ParametricLIFNode().supported_backends == ("torch", "auto")
         x_seq = inputs(T=4, shape=(2,))
         s = node(x_seq)
         assert calls == [(4, 2)]
@@ -600,11 +601,16 @@ def test_registered_backend_replaces_multi_step_loop():
         assert node.backend == "torch"
     finally:
         neuron._MULTI_STEP_BACKENDS[neuron.LIFNode].pop("fake")
+        neuron._RESOLVED.clear()
 
 
 def test_register_backend_bad_arguments():
     with pytest.raises(ValueError, match="name"):
         neuron.register_multi_step_backend(neuron.LIFNode, "torch", lambda n, x: x)
+    with pytest.raises(ValueError, match="name"):
+        neuron.register_single_step_backend(neuron.LIFNode, "auto", lambda n, x: x)
+    with pytest.raises(TypeError, match="fn"):
+        neuron.register_single_step_backend(neuron.LIFNode, "x", 3)
     with pytest.raises(TypeError, match="node_cls"):
         neuron.register_multi_step_backend(nn.Linear, "x", lambda n, x: x)
     with pytest.raises(TypeError, match="fn"):

@@ -1,0 +1,56 @@
+"""CPU fast path: fused IF / LIF kernels compiled with numba (``backend='cpu'``).
+
+One call runs all ``T`` steps of a layer with ``V`` kept in cache, in
+parallel over chunks of neurons, forward and backward (BPTT inside one
+call), for float32 and float64 tensors; spikes equal the torch reference
+bit for bit (see :mod:`.loops` for the equations). Nothing is compiled at
+install time: numba compiles each loop on first use and caches the machine
+code on disk (``cache=True``), so later processes load it.
+
+Importing this package does not import numba; :func:`available` says
+whether it can be imported, and :func:`load_loops` imports it on first use.
+
+* :mod:`.params` -- packing of scalars and switches for the loops;
+* :mod:`.loops` -- the numba loops (imports numba);
+* :mod:`.ops` -- torch-tensor wrappers (zero-copy views, output allocation);
+* :mod:`.autograd` -- :class:`~.autograd.FusedNeuronFunction`, BPTT in one call;
+* :mod:`.node_backend` -- the ``'cpu'`` backend of :class:`snnlab.neuron.IFNode` / ``LIFNode``;
+* :mod:`.dispatch_kernels` -- the ``'cpu'`` entries of the ``snnlab.kernels`` dispatch table.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from types import ModuleType
+
+__all__ = ["INSTALL_HINT", "available", "load_loops", "require"]
+
+INSTALL_HINT = "the CPU fast path needs numba: pip install numba"
+
+_state: dict[str, object] = {}
+
+
+def available() -> bool:
+    """Whether numba can be imported (checked once, without importing it)."""
+    found = _state.get("available")
+    if found is None:
+        found = importlib.util.find_spec("numba") is not None
+        _state["available"] = found
+    return bool(found)
+
+
+def require() -> None:
+    """Raise ``ImportError`` with the install command when numba is missing."""
+    if not available():
+        raise ImportError(INSTALL_HINT)
+
+
+def load_loops() -> ModuleType:
+    """The compiled-loop module :mod:`.loops` (imports numba on the first call)."""
+    module = _state.get("loops")
+    if module is None:
+        require()
+        module = importlib.import_module(".loops", __name__)
+        _state["loops"] = module
+    return module  # type: ignore[return-value]
