@@ -1,12 +1,27 @@
 """Per-step cost of an STDP / mSTDP update on a Linear layer, against the memory-bandwidth bound.
 
-    python -m benchmarks.learning_step [--quick] [--sizes N ...] [--batches B ...] [--threads K] [--out PATH]
+    python -m benchmarks.learning_step [--quick] [--sizes N ...] [--batches B ...]
+                                       [--threads K ...] [--repeats R] [--out PATH]
 
-For each ``N x N`` Linear (``N`` in 1000 and 4096; 1000 only with ``--quick``), batch size and
-rule, one time step of spikes (probability 0.05) is handed to the learner's monitors and the
-learner's ``step()`` is timed (median over repeats, after warm-up). The update reads and writes
-``weight.grad``, so its bound is ``2 * W.nbytes / bandwidth``, with the bandwidth measured in the
-same run as ``bytes moved / time`` of a torch copy of a W-sized tensor. ``ratio = time / bound``.
+For each ``N x N`` float32 Linear (``N`` in 1000 and 4096; 1000 only with ``--quick``), batch
+size, rule and modulation, one time step of spikes (probability 0.05) is handed to the learner's
+monitors and the learner's ``step(on_grad=True)`` is timed (median wall time over repeats, after
+warm-up), for every thread count in ``--threads`` (default: 1 and the count torch / numba use by
+default; both libraries are set to it).
+
+Bound: the bytes the update has to move at least, over the bandwidth. Additive modulation reads
+and writes ``weight.grad`` (8 B per weight); multiplicative modulation (``f(W) = W``) also reads
+``W`` (12 B per weight). The bandwidth is measured in the same run, with the same threads, as
+``bytes moved / time`` of the fastest of repeated torch copies: of a W-sized tensor (what the
+update sees: cache-resident when W fits in the last-level cache, DRAM otherwise) and of a
+128 MiB tensor (DRAM). The bound uses the W-sized copy; ``bound_source`` says whether that
+copy ran from cache or from DRAM (its bandwidth above 1.25x the DRAM one).
+``ratio = time / bound``. Sparse spikes let the update skip rows and columns of ``W``, so a
+ratio below 1 is possible. ``ratio`` uses the median step time, ``ratio_min`` the fastest
+(less sensitive to other load on the machine). Each configuration is also timed with the fused
+CPU kernel switched off (the learners' torch code, the implementation before the kernel), right
+after the fused timing, for the ``torch path`` columns; the W-sized copy is measured right
+before both, so all three numbers of a row see the same machine load.
 
 Rules: ``stdp`` (:class:`~snnlab.learning.STDPLearner`) and ``mstdp``
 (:class:`~snnlab.learning.MSTDPLearner`, a ``[batch]`` reward every step), each with additive
@@ -14,12 +29,14 @@ modulation (``f_pre = f_post = 1``: the update is one pass over ``W.grad``) and 
 multiplicative modulation (``f(W) = W``, which also reads ``W``). A naive implementation of the
 same formulas (per-step ``[batch, N, N]`` outer products, fresh tensors) runs in the same process
 for the speed-up column. Prints a markdown table and writes JSON to
-``benchmarks/results/learning_step.json`` (or ``--out``).
+``benchmarks/results/learning_step.json`` (or ``--out``) and the table next to it (``.md``).
+``path`` says whether the learners ran the fused CPU kernel (``fused-cpu``) or torch.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import platform
@@ -33,13 +50,52 @@ import torch
 from torch import nn
 
 from snnlab.learning import MSTDPLearner, STDPLearner
+from snnlab.learning import stdp as _stdp
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "learning_step.json"
 SPIKE_P = 0.05
 MODULATIONS: dict[str, Callable] = {"additive": lambda w: 1.0, "multiplicative": lambda w: w}
+BYTES_PER_WEIGHT = {"additive": 8, "multiplicative": 12}
+DRAM_COPY_BYTES = 128 * 2**20
+CACHE_FACTOR = 1.25
 
 
-def _median_time(fn: Callable[[], Any], repeats: int, warmup: int) -> float:
+def _numba() -> Any:
+    try:
+        import numba
+    except ImportError:  # pragma: no cover - numba missing
+        return None
+    return numba
+
+
+def set_threads(k: int) -> None:
+    """Use ``k`` threads in torch and in numba (the CPU plasticity kernel)."""
+    torch.set_num_threads(k)
+    numba = _numba()
+    if numba is not None:
+        numba.set_num_threads(min(k, numba.config.NUMBA_NUM_THREADS))
+
+
+@contextlib.contextmanager
+def torch_path() -> Any:
+    """Run the learners on their torch code (the fused CPU kernel switched off) inside the block."""
+    saved = getattr(_stdp, "_kernel_module", None)
+    if hasattr(_stdp, "_kernel_module"):
+        _stdp._kernel_module = False
+    try:
+        yield
+    finally:
+        if hasattr(_stdp, "_kernel_module"):
+            _stdp._kernel_module = saved
+
+
+def default_threads() -> int:
+    """The thread count torch and numba use when nobody sets one."""
+    numba = _numba()
+    return max(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS if numba is not None else 1)
+
+
+def _times(fn: Callable[[], Any], repeats: int, warmup: int) -> list[float]:
     for _ in range(warmup):
         fn()
     times = []
@@ -47,14 +103,21 @@ def _median_time(fn: Callable[[], Any], repeats: int, warmup: int) -> float:
         t0 = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    return times
 
 
-def measure_bandwidth(n: int, repeats: int) -> float:
-    """Bytes per second of ``dst.copy_(src)`` for ``n x n`` float32 tensors (read + write)."""
-    src = torch.rand(n, n)
+def _median_time(fn: Callable[[], Any], repeats: int, warmup: int) -> float:
+    return statistics.median(_times(fn, repeats, warmup))
+
+
+def measure_bandwidth(numel: int, repeats: int) -> float:
+    """Bytes per second of ``dst.copy_(src)`` for float32 tensors of ``numel`` elements (read + write).
+
+    The fastest repeat counts (what the hardware can do; a busy machine only slows copies down).
+    """
+    src = torch.rand(numel)
     dst = torch.empty_like(src)
-    t = _median_time(lambda: dst.copy_(src), repeats, warmup=3)
+    t = min(_times(lambda: dst.copy_(src), repeats, warmup=3))
     return 2 * src.nbytes / t
 
 
@@ -74,8 +137,8 @@ def _spike_pool(n: int, batch: int, count: int, gen: torch.Generator) -> list[tu
     ]
 
 
-def time_learner(rule: str, f: Callable, n: int, batch: int, repeats: int, warmup: int) -> float:
-    """Median seconds of one ``step()`` with one fresh time step of recorded spikes."""
+def time_learner(rule: str, f: Callable, n: int, batch: int, repeats: int, warmup: int) -> list[float]:
+    """Seconds of each timed ``step()``, each with one fresh time step of recorded spikes."""
     gen = torch.Generator().manual_seed(0)
     fc = nn.Linear(n, n, bias=False)
     fc.weight.grad = torch.zeros_like(fc.weight)
@@ -97,7 +160,7 @@ def time_learner(rule: str, f: Callable, n: int, batch: int, repeats: int, warmu
             else:
                 learner.step(r, on_grad=True)
 
-    return _median_time(one_step, repeats, warmup)
+    return _times(one_step, repeats, warmup)
 
 
 def time_naive(rule: str, f: Callable, n: int, batch: int, repeats: int, warmup: int) -> float:
@@ -130,15 +193,34 @@ def time_naive(rule: str, f: Callable, n: int, batch: int, repeats: int, warmup:
     return _median_time(one_step, repeats, warmup)
 
 
-def run(sizes: list[int], batches: list[int], repeats: int, naive_repeats: int) -> dict[str, Any]:
+def run(
+    sizes: list[int],
+    batches: list[int],
+    repeats: int,
+    naive_repeats: int,
+    threads: int,
+    dram_bytes: int = DRAM_COPY_BYTES,
+) -> list[dict[str, Any]]:
+    """Rows of one thread count (set in torch and numba for the whole run)."""
+    set_threads(threads)
+    kernel = getattr(_stdp, "_kernel", None)
+    path = "fused-cpu" if kernel is not None and kernel() is not None else "torch"
+    bw_dram = measure_bandwidth(dram_bytes // 4, max(3, repeats // 8))
     rows = []
     for n in sizes:
-        bandwidth = measure_bandwidth(n, repeats)
-        bound = 2 * n * n * 4 / bandwidth
         for batch in batches:
             for rule in ("stdp", "mstdp"):
                 for mod_name, f in MODULATIONS.items():
-                    t = time_learner(rule, f, n, batch, repeats, warmup=5)
+                    # bandwidth measured next to each timing, so both see the same machine load
+                    bw_w = measure_bandwidth(n * n, repeats)
+                    cached = bw_w > CACHE_FACTOR * bw_dram
+                    source = "W-sized copy (cache)" if cached else "W-sized copy (DRAM)"
+                    bound = BYTES_PER_WEIGHT[mod_name] * n * n / bw_w
+                    times = time_learner(rule, f, n, batch, repeats, warmup=5)
+                    with torch_path():
+                        times_torch = time_learner(rule, f, n, batch, repeats, warmup=5)
+                    t, t_min = statistics.median(times), min(times)
+                    t_torch = statistics.median(times_torch)
                     naive_bytes = batch * n * n * 4
                     t_naive = (
                         time_naive(rule, f, n, batch, naive_repeats, warmup=1)
@@ -151,36 +233,44 @@ def run(sizes: list[int], batches: list[int], repeats: int, naive_repeats: int) 
                             "batch": batch,
                             "rule": rule,
                             "modulation": mod_name,
+                            "threads": threads,
+                            "path": path,
                             "time_s": t,
+                            "time_min_s": t_min,
+                            "bytes_per_weight": BYTES_PER_WEIGHT[mod_name],
                             "bound_s": bound,
                             "ratio": t / bound,
-                            "bandwidth_GBps": bandwidth / 1e9,
+                            "ratio_min": t_min / bound,
+                            "bandwidth_GBps": bw_w / 1e9,
+                            "bandwidth_dram_GBps": bw_dram / 1e9,
+                            "bound_source": source,
+                            "torch_path_time_s": t_torch,
+                            "torch_path_ratio": t_torch / bound,
+                            "speedup_vs_torch_path": t_torch / t,
                             "naive_time_s": t_naive,
                             "speedup_vs_naive": (t_naive / t) if t_naive is not None else None,
                         }
                     )
-    return {
-        "benchmark": "learning_step",
-        "spike_probability": SPIKE_P,
-        "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
-        "machine": platform.machine(),
-        "processor": platform.processor(),
-        "rows": rows,
-    }
+    return rows
 
 
 def markdown(result: dict[str, Any]) -> str:
     lines = [
-        "| N | batch | rule | modulation | time (ms) | bound (ms) | ratio | naive (ms) | speed-up |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| N | batch | rule | modulation | threads | time (ms) | min (ms) | bound (ms) | ratio "
+        "| ratio (min) | torch path (ms) | torch ratio | W-copy GB/s | DRAM GB/s | bound from "
+        "| naive (ms) | speed-up vs naive |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in result["rows"]:
         naive = f"{r['naive_time_s'] * 1e3:.3f}" if r["naive_time_s"] is not None else "-"
         speed = f"{r['speedup_vs_naive']:.1f}x" if r["speedup_vs_naive"] is not None else "-"
         lines.append(
-            f"| {r['n']} | {r['batch']} | {r['rule']} | {r['modulation']} | {r['time_s'] * 1e3:.3f} | "
-            f"{r['bound_s'] * 1e3:.3f} | {r['ratio']:.2f} | {naive} | {speed} |"
+            f"| {r['n']} | {r['batch']} | {r['rule']} | {r['modulation']} | {r['threads']} | "
+            f"{r['time_s'] * 1e3:.3f} | {r['time_min_s'] * 1e3:.3f} | {r['bound_s'] * 1e3:.3f} | "
+            f"{r['ratio']:.2f} | {r['ratio_min']:.2f} | {r['torch_path_time_s'] * 1e3:.3f} | "
+            f"{r['torch_path_ratio']:.2f} | "
+            f"{r['bandwidth_GBps']:.1f} | {r['bandwidth_dram_GBps']:.1f} | {r['bound_source']} | "
+            f"{naive} | {speed} |"
         )
     return "\n".join(lines)
 
@@ -191,17 +281,45 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--sizes", type=int, nargs="+", help="layer sizes N (default 1000 4096)")
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 16])
     parser.add_argument("--repeats", type=int, help="timed steps per configuration")
-    parser.add_argument("--threads", type=int, help="torch.set_num_threads (default: torch's choice)")
+    parser.add_argument(
+        "--threads", type=int, nargs="+", help="thread counts to run (default: 1 and torch's / numba's)"
+    )
+    parser.add_argument(
+        "--dram-mib", type=int, default=DRAM_COPY_BYTES // 2**20, help="size of the DRAM copy (MiB)"
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    for k in args.threads or ():
+        if k < 1:
+            parser.error(f"--threads must be >= 1, got {k}")
+    default = default_threads()
+    threads = args.threads or sorted({1, default})
     sizes = args.sizes or ([1000] if args.quick else [1000, 4096])
     repeats = args.repeats or (10 if args.quick else 40)
-    result = run(sizes, args.batches, repeats, naive_repeats=max(3, repeats // 5))
-    print(markdown(result))
+    rows: list[dict[str, Any]] = []
+    try:
+        for k in threads:
+            rows += run(sizes, args.batches, repeats, max(3, repeats // 5), k, args.dram_mib * 2**20)
+    finally:
+        set_threads(default)
+    result = {
+        "benchmark": "learning_step",
+        "spike_probability": SPIKE_P,
+        "dtype": "float32",
+        "torch": torch.__version__,
+        "numba": getattr(_numba(), "__version__", None),
+        "threads": threads,
+        "default_threads": default,
+        "dram_copy_MiB": args.dram_mib,
+        "machine": platform.machine(),
+        "processor": platform.processor(),
+        "rows": rows,
+    }
+    table = markdown(result)
+    print(table)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))
+    args.out.with_suffix(".md").write_text(table + "\n")
     return result
 
 

@@ -897,3 +897,55 @@ def test_sparse_spikes_on_a_wider_layer(rule):
             rq = ref_exp(torch.zeros_like(y) if rq is None else rq, y, 3.0)
             e_prev = ref_linear_elig(fc.weight.data, x, y, rp, rq, one, one)
         torch.testing.assert_close(fc.weight.grad, expected, atol=ATOL, rtol=0)
+
+
+@pytest.mark.parametrize("step_mode", ["s", "m"])
+@pytest.mark.parametrize("fname", ["identity", "const"])
+def test_mstdp_learner_float32_sparse_batch_matches_loop(step_mode, fname):
+    """float32 weights, sparse spikes, batch 5, weight moved by SGD between calls (the CPU fast path)."""
+    gen = torch.Generator().manual_seed(31 + (step_mode == "m"))
+    T, batch, n_calls, lr = 2, 5, 4, 0.3
+    fc = nn.Linear(12, 9, bias=False)
+    lead = (T, batch) if step_mode == "m" else (batch,)
+    pres = [spikes(gen, *lead, 12, p=0.1).float() for _ in range(n_calls)]
+    posts = [spikes(gen, *lead, 9, p=0.1).float() for _ in range(n_calls)]
+    rewards = [torch.randn(batch, generator=gen) for _ in range(n_calls)]
+    f = FS[fname]
+    sn = Replay(posts)
+    learner = MSTDPLearner(step_mode, batch, fc, sn, 3.0, 5.0, f, f)
+    opt = torch.optim.SGD(fc.parameters(), lr=lr)
+    W_traj = [fc.weight.detach().clone()]
+    grads = []
+    for k in range(n_calls):
+        opt.zero_grad()
+        drive(fc, sn, pres[k])
+        learner.step(rewards[k], on_grad=True)
+        grads.append(fc.weight.grad.clone())
+        opt.step()
+        W_traj.append(fc.weight.detach().clone())
+    deltas, e_last, rp, rq = mstdp_reference(W_traj, pres, posts, rewards, 3.0, 5.0, step_mode == "m", f)
+    for k in range(n_calls):
+        torch.testing.assert_close(grads[k], -deltas[k].float(), atol=1e-5, rtol=0)
+    torch.testing.assert_close(learner.eligibility, e_last.float(), atol=1e-5, rtol=0)
+    torch.testing.assert_close(learner.trace_pre, rp.float(), atol=1e-6, rtol=0)
+    torch.testing.assert_close(learner.trace_post, rq.float(), atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("fname", ["identity", "const"])
+def test_stdp_learner_float32_batch_return_value_matches_loop(fname):
+    gen = torch.Generator().manual_seed(41)
+    fc = nn.Linear(10, 7, bias=False)
+    xs = [spikes(gen, 6, 10, p=0.15).float() for _ in range(3)]
+    ys = [spikes(gen, 6, 7, p=0.15).float() for _ in range(3)]
+    f = FS[fname]
+    sn = Replay(ys)
+    learner = STDPLearner("s", fc, sn, 2.5, 4.0, f, f)
+    rp = rq = None
+    for x, y in zip(xs, ys):
+        drive(fc, sn, x)
+        dw = learner.step(on_grad=False, scale=0.25)
+        rp = ref_euler(torch.zeros_like(x) if rp is None else rp, x, 2.5)
+        rq = ref_euler(torch.zeros_like(y) if rq is None else rq, y, 4.0)
+        ref = 0.25 * ref_linear_elig(fc.weight.data, x, y, rp, rq, f, f).sum(0)
+        torch.testing.assert_close(dw, ref, atol=1e-5, rtol=0)
+    torch.testing.assert_close(learner.trace_pre, rp, atol=1e-6, rtol=0)

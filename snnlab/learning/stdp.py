@@ -18,6 +18,14 @@ traces), accumulated straight into ``weight.grad`` with one ``addmm`` when
 the modulations ``f_pre`` / ``f_post`` are constants (additive STDP), or with
 one product and one ``addcmul`` when they return the same tensor (the default
 identity: multiplicative STDP). No ``[N, C_out, C_in]`` tensor is built.
+
+CPU fast path: for an ``nn.Linear`` synapse with a float32 / float64 CPU
+weight, when ``f_post(W)`` / ``f_pre(W)`` are numbers (additive) or the
+weight itself (multiplicative, e.g. the default identity), ``STDPLearner``
+and ``MSTDPLearner`` run each time step as one pass of the fused numba kernel
+:mod:`snnlab.kernels.plasticity_cpu` (trace step, the two sparse outer
+products, the mSTDP weight snapshot). Other cases use the torch code above;
+both give the same numbers up to float rounding.
 """
 
 from __future__ import annotations
@@ -37,12 +45,14 @@ from .stdp_functional import (
     Modulation,
     Pairing,
     Term,
+    Trace,
     UnsupportedSynapseError,
     _identity,
     accumulate_terms,
     check_callable,
     check_synapse,
     check_tau,
+    check_trace,
     conv_pairing,
     conv_spikes,
     decay_trace,
@@ -82,9 +92,74 @@ def _first(value: Any) -> Any:
 
 
 def _check_scale(scale: object) -> float:
+    if type(scale) is float and math.isfinite(scale):
+        return scale
     if isinstance(scale, bool) or not isinstance(scale, numbers.Real) or not math.isfinite(scale):
         raise ValueError(f"scale must be a finite real number, got {scale!r}")
     return float(scale)
+
+
+# --------------------------------------------------------------------------- CPU fast path
+_FAST_DTYPES = (torch.float32, torch.float64)
+_kernel_module: Any = None
+
+
+def _kernel() -> Any:
+    """:mod:`snnlab.kernels.plasticity_cpu` if numba can run it, else ``None`` (imported on first use)."""
+    global _kernel_module
+    if _kernel_module is None:
+        try:
+            from ..kernels import plasticity_cpu
+        except ImportError:  # pragma: no cover - numba missing
+            _kernel_module = False
+        else:
+            _kernel_module = plasticity_cpu if plasticity_cpu.available() else False
+    return _kernel_module or None
+
+
+def _fast_modulation(g: Modulation, w: torch.Tensor) -> float | torch.Tensor | None:
+    """``g`` as the kernel takes it: a number, or ``w`` when ``g`` is the weight itself; else ``None``."""
+    if isinstance(g, float):
+        return g
+    if (
+        g.data_ptr() == w.data_ptr()
+        and g.dtype == w.dtype
+        and g.device == w.device
+        and g.shape == w.shape
+        and g.stride() == w.stride()
+    ):
+        return w
+    return None
+
+
+def _fast_trace(name: str, trace: Trace, spike: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """The old trace as a contiguous ``[B, n]`` tensor like ``rows`` (``None`` is zeros)."""
+    if isinstance(trace, torch.Tensor) and trace.shape == spike.shape and trace.is_contiguous():
+        return trace.detach().view(rows.shape)
+    check_trace(name, trace, spike)
+    if trace is None:
+        return torch.zeros_like(rows)
+    if not isinstance(trace, torch.Tensor):
+        return torch.full_like(rows, float(trace))
+    if trace.shape != spike.shape:
+        trace = trace.expand(spike.shape)
+    return trace.detach().reshape(rows.shape).contiguous()
+
+
+_COEFF_CACHE: dict[tuple[float, int, torch.dtype], Any] = {}
+
+
+def _as_coeff(value: float | torch.Tensor, batch: int, dtype: torch.dtype) -> Any:
+    """A per-sample coefficient ``[batch]`` as the kernel's numpy array (read-only for the kernel)."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().to(dtype=dtype).reshape(batch).contiguous().numpy()
+    key = (value, batch, dtype)
+    arr = _COEFF_CACHE.get(key)
+    if arr is None:
+        if len(_COEFF_CACHE) > 64:
+            _COEFF_CACHE.clear()
+        arr = _COEFF_CACHE[key] = torch.full((batch,), value, dtype=dtype).numpy()
+    return arr
 
 
 class _MonitoredLearner(MemoryModule):
@@ -194,8 +269,65 @@ class _MonitoredLearner(MemoryModule):
         return conv_pairing(self.synapse, x, y, self.trace_pre, self.trace_post)
 
     def _modulations(self) -> tuple[Modulation, Modulation]:
-        weight = self.synapse.weight.detach()
+        weight = self._modules["synapse"].weight.detach()
         return modulation("f_post", self.f_post, weight), modulation("f_pre", self.f_pre, weight)
+
+    def _fast_setup(
+        self, g_post: Modulation, g_pre: Modulation, on_grad: bool
+    ) -> tuple[Any, torch.Tensor, float | torch.Tensor, float | torch.Tensor] | None:
+        """``(kernel, W, G_post, G_pre)`` when the fused CPU kernel can run this step, else ``None``.
+
+        Needs an ``nn.Linear`` synapse with a contiguous float32 / float64 CPU
+        weight, modulations that are numbers or the weight itself, traces and
+        grad (with ``on_grad``) on the CPU in the weight's dtype.
+        """
+        kernel = _kernel()
+        synapse = self._modules["synapse"]
+        if kernel is None or not isinstance(synapse, nn.Linear):
+            return None
+        w = synapse.weight.detach()
+        if w.device.type != "cpu" or w.dtype not in _FAST_DTYPES or not w.is_contiguous():
+            return None
+        gp, gq = _fast_modulation(g_post, w), _fast_modulation(g_pre, w)
+        if gp is None or gq is None:
+            return None
+        memories = self._memories
+        for trace in (memories["trace_pre"], memories["trace_post"]):
+            if isinstance(trace, torch.Tensor) and (trace.device.type != "cpu" or trace.dtype != w.dtype):
+                return None
+        grad = synapse.weight.grad
+        if on_grad and grad is not None:
+            if (
+                grad.layout != torch.strided
+                or grad.device.type != "cpu"
+                or grad.dtype != w.dtype
+                or grad.shape != w.shape
+                or not grad.is_contiguous()
+                or grad.requires_grad
+            ):
+                return None
+        return kernel, w, gp, gq
+
+    def _fast_target(self, w: torch.Tensor, on_grad: bool) -> torch.Tensor:
+        """``weight.grad`` (created as zeros if missing) or a new zero ``delta_w``."""
+        if not on_grad:
+            return torch.zeros_like(w)
+        weight = self._modules["synapse"].weight
+        if weight.grad is None:
+            with torch.no_grad():
+                weight.grad = torch.zeros_like(weight)
+        return weight.grad
+
+    def _fast_spikes(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Checked spikes of one step: ``(x, y)`` as recorded and ``[B, n]`` contiguous CPU rows."""
+        synapse = self._modules["synapse"]
+        x, y = linear_spikes(synapse, x, y)
+        if x.device.type != "cpu" or y.device.type != "cpu":
+            raise ValueError(
+                f"in_spike and out_spike must be on the weight's device (cpu), got {x.device} and {y.device}"
+            )
+        n_out, n_in = synapse.weight.shape
+        return x, y, x.reshape(-1, n_in).contiguous(), y.reshape(-1, n_out).contiguous()
 
     def _finish(self, terms: list[Term], on_grad: bool) -> torch.Tensor | None:
         """Accumulate ``terms`` (already signed for ``on_grad``) into the grad or a new ``delta_w``."""
@@ -245,10 +377,33 @@ class STDPLearner(_MonitoredLearner):
             return None
         g_post, g_pre = self._modulations()
         coeff = -scale if on_grad else scale
+        fast = self._fast_setup(g_post, g_pre, on_grad)
+        if fast is not None:
+            return self._fast_step(fast, records, on_grad, coeff)
         terms: list[Term] = []
         for x, y in self._time_steps(records):
             terms.extend(pairing_terms(g_post, g_pre, self._pairing(x, y), coeff))
         return self._finish(terms, on_grad)
+
+    def _fast_step(
+        self, fast: tuple, records: list[tuple[torch.Tensor, torch.Tensor]], on_grad: bool, coeff: float
+    ) -> torch.Tensor | None:
+        """:meth:`step` on the fused CPU kernel: one pass over ``W`` per recorded time step."""
+        kernel, w, gp, gq = fast
+        target = self._fast_target(w, on_grad)
+        memories = self._memories
+        tau_pre, tau_post = self.tau_pre, self.tau_post
+        for x, y in self._time_steps(records):
+            x, y, s_pre, s_post = self._fast_spikes(x, y)
+            old_pre = _fast_trace("trace_pre", memories["trace_pre"], x, s_pre)
+            old_post = _fast_trace("trace_post", memories["trace_post"], y, s_post)
+            a = _as_coeff(coeff, s_pre.shape[0], w.dtype)
+            new_pre, new_post = kernel.run(
+                target, a, None, gp, gq, s_pre, s_post, old_pre, old_post, tau_pre, tau_post, True
+            )
+            memories["trace_pre"] = new_pre.view(x.shape)
+            memories["trace_post"] = new_post.view(y.shape)
+        return None if on_grad else target
 
 
 def _reward_coeff(reward: object, batch_size: int, coeff: float) -> float | torch.Tensor:
@@ -333,6 +488,9 @@ class MSTDPLearner(_MonitoredLearner):
         weight = self.synapse.weight.detach()
         g_post, g_pre = self._modulations()
         coeff_sign = -scale if on_grad else scale
+        fast = self._fast_setup(g_post, g_pre, on_grad)
+        if fast is not None and self._fast_state_ok(fast[1]):
+            return self._fast_step(fast, records, reward, on_grad, coeff_sign)
         terms: list[Term] = []
         state = self._eligibility_factors
         for x, y in self._time_steps(records):
@@ -351,6 +509,88 @@ class MSTDPLearner(_MonitoredLearner):
         kept_pre = kept_post if state[1] is state[0] else self._snapshot(state[1], weight, "pre")
         self._eligibility_factors = (kept_post, kept_pre, state[2])
         return result
+
+    def _fast_state_ok(self, w: torch.Tensor) -> bool:
+        """Whether the kernel can read the stored eligibility (its modulations are numbers or
+        contiguous weight-shaped tensors of the weight's dtype)."""
+        state = self._eligibility_factors
+        if state is None:
+            return True
+        for g in state[:2]:
+            if isinstance(g, torch.Tensor) and (
+                g.shape != w.shape or g.dtype != w.dtype or g.device != w.device or not g.is_contiguous()
+            ):
+                return False
+        p = state[2]
+        return all(f.device.type == "cpu" and f.dtype == w.dtype for f in p)
+
+    def _fast_step(
+        self,
+        fast: tuple,
+        records: list[tuple[torch.Tensor, torch.Tensor]],
+        reward: Any,
+        on_grad: bool,
+        coeff_sign: float,
+    ) -> torch.Tensor | None:
+        """:meth:`step` on the fused CPU kernel.
+
+        Per time step one pass over ``W``: ``delta_w += Σ_n reward[n] e_{t-1}[n]``
+        from the stored factors, the exponential trace step, and, when a
+        modulation is the weight, a copy of ``W`` into a reused buffer at the
+        positions the new eligibility involves (rows of neurons that fired,
+        columns of inputs that fired) -- ``f(W)`` of this step, kept for the
+        next reward.
+        """
+        kernel, w, gp, gq = fast
+        n_out, n_in = w.shape
+        target = self._fast_target(w, on_grad)
+        memories = self._memories
+        decay_pre, decay_post = math.exp(-1.0 / self.tau_pre), math.exp(-1.0 / self.tau_post)
+        snap = None
+        if gp is w or gq is w:
+            snap = self._snapshot_buffers.get("fast")
+            if snap is None or snap.shape != w.shape or snap.dtype != w.dtype:
+                snap = self._snapshot_buffers["fast"] = torch.zeros_like(w)
+        keep_post = snap if gp is w else gp
+        keep_pre = snap if gq is w else gq
+        state = memories["_eligibility_factors"]
+        for x, y in self._time_steps(records):
+            x, y, s_pre, s_post = self._fast_spikes(x, y)
+            batch = s_pre.shape[0]
+            if state is None:
+                factors = kernel.empty_factors(n_out, n_in, w.dtype)
+                a = _as_coeff(0.0, 1, w.dtype)
+                prev_post, prev_pre = 0.0, 0.0
+            else:
+                prev_post, prev_pre, prev = state
+                if prev.batch_size != batch:
+                    raise ValueError(
+                        f"the batch size changed from {prev.batch_size} to {batch}; call reset() first"
+                    )
+                factors = kernel.Factors(*(f.reshape(batch, -1) for f in prev))
+                a = _as_coeff(_reward_coeff(reward, batch, coeff_sign), batch, w.dtype)
+            old_pre = _fast_trace("trace_pre", memories["trace_pre"], x, s_pre)
+            old_post = _fast_trace("trace_post", memories["trace_post"], y, s_post)
+            new_pre, new_post = kernel.run(
+                target,
+                a,
+                factors,
+                prev_post,
+                prev_pre,
+                s_pre,
+                s_post,
+                old_pre,
+                old_post,
+                decay_pre,
+                decay_post,
+                False,
+                None if snap is None else (snap, w),
+            )
+            memories["trace_pre"] = new_pre.view(x.shape)
+            memories["trace_post"] = new_post.view(y.shape)
+            state = (keep_post, keep_pre, linear_pairing(s_pre, s_post, new_pre, new_post))
+        memories["_eligibility_factors"] = state
+        return None if on_grad else target
 
     def _snapshot(self, g: Modulation, weight: torch.Tensor, slot: str) -> Modulation:
         """Keep ``f(W)`` for the next reward; copied into a reused buffer if it aliases the weight."""

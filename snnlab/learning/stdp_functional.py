@@ -108,22 +108,29 @@ def check_synapse(name: str, layer: object) -> None:
 
 
 # --------------------------------------------------------------------------- traces
+def check_trace(name: str, trace: Trace, spike: torch.Tensor) -> None:
+    """``trace`` must be ``None``, a number or a tensor that broadcasts to ``spike.shape``."""
+    if isinstance(trace, torch.Tensor):
+        if trace.dim() > 0 and trace.shape != spike.shape:
+            try:
+                shape = torch.broadcast_shapes(trace.shape, spike.shape)
+            except RuntimeError:
+                shape = None
+            if shape != spike.shape:
+                raise ValueError(
+                    f"{name} has shape {tuple(trace.shape)}, which does not fit the spikes of shape "
+                    f"{tuple(spike.shape)}; pass None (or call reset()) when the batch size or the layer "
+                    "changes"
+                )
+    elif trace is not None and not isinstance(trace, numbers.Real):
+        raise TypeError(f"{name} must be a float, a torch.Tensor or None, got {type(trace).__name__}")
+
+
 def decay_trace(name: str, trace: Trace, spike: torch.Tensor, tau: float, euler: bool) -> torch.Tensor:
     """One trace step: ``x - x / tau + s`` (``euler``) or ``x * exp(-1 / tau) + s``; ``None`` means 0."""
+    check_trace(name, trace, spike)
     if trace is None:
         trace = 0.0
-    elif isinstance(trace, torch.Tensor) and trace.dim() > 0 and trace.shape != spike.shape:
-        try:
-            shape = torch.broadcast_shapes(trace.shape, spike.shape)
-        except RuntimeError:
-            shape = None
-        if shape != spike.shape:
-            raise ValueError(
-                f"{name} has shape {tuple(trace.shape)}, which does not fit the spikes of shape "
-                f"{tuple(spike.shape)}; pass None (or call reset()) when the batch size or the layer changes"
-            )
-    elif not isinstance(trace, (torch.Tensor, numbers.Real)):
-        raise TypeError(f"{name} must be a float, a torch.Tensor or None, got {type(trace).__name__}")
     if euler:
         return trace - trace / tau + spike
     return trace * math.exp(-1.0 / tau) + spike
@@ -257,6 +264,8 @@ def weight_2d(weight: torch.Tensor) -> torch.Tensor:
 def modulation(name: str, f: Callable, weight: torch.Tensor) -> Modulation:
     """``f(W)`` as a float (a constant factor) or a tensor of shape ``[C_out, N_in]``."""
     g = f(weight)
+    if type(g) is float:
+        return g
     if isinstance(g, numbers.Real) and not isinstance(g, bool):
         return float(g)
     if not isinstance(g, torch.Tensor):

@@ -1,0 +1,346 @@
+"""The fused CPU plasticity kernel against explicit loops written here."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch import nn
+
+from snnlab.kernels import plasticity_cpu as K
+from snnlab.learning import MSTDPLearner, STDPLearner
+from snnlab.learning import stdp as stdp_module
+
+pytestmark = pytest.mark.skipif(not K.available(), reason="numba is not installed")
+
+TOL = {torch.float64: 1e-10, torch.float32: 2e-5}
+DENSITY = {"dense": 0.6, "sparse": 0.03, "zero": 0.0}
+
+
+def spikes(gen: torch.Generator, shape: tuple[int, ...], p: float, dtype: torch.dtype) -> torch.Tensor:
+    return (torch.rand(*shape, generator=gen) < p).to(dtype)
+
+
+# --------------------------------------------------------------------------- plain references
+def ref_trace(old: torch.Tensor, s: torch.Tensor, tau: float, euler: bool) -> torch.Tensor:
+    out = torch.empty_like(old)
+    for b in range(old.shape[0]):
+        for j in range(old.shape[1]):
+            x = old[b, j].item()
+            out[b, j] = (x - x / tau if euler else x * math.exp(-1.0 / tau)) + s[b, j].item()
+    return out
+
+
+def ref_update(target, post, x_pre, x_post, pre, a, g_post, g_pre) -> torch.Tensor:
+    """target[i, j] + Σ_b a[b] (G_post[i, j] post[b, i] x_pre[b, j] - G_pre[i, j] x_post[b, i] pre[b, j])."""
+    out = target.clone()
+    n_out, n_in = target.shape
+    for i in range(n_out):
+        for j in range(n_in):
+            gp = g_post if isinstance(g_post, float) else g_post[i, j].item()
+            gq = g_pre if isinstance(g_pre, float) else g_pre[i, j].item()
+            acc = 0.0
+            for b in range(post.shape[0]):
+                acc += a[b] * (gp * post[b, i].item() * x_pre[b, j].item())
+                acc -= a[b] * (gq * x_post[b, i].item() * pre[b, j].item())
+            out[i, j] += acc
+    return out
+
+
+def make_mod(kind: str, w: torch.Tensor) -> float | torch.Tensor:
+    return {"additive": 0.7, "multiplicative": w, "zero": 0.0}[kind]
+
+
+# --------------------------------------------------------------------------- STDP step
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("batch", [1, 4])
+@pytest.mark.parametrize("density", sorted(DENSITY))
+@pytest.mark.parametrize(
+    "mods",
+    [
+        ("additive", "additive"),
+        ("multiplicative", "multiplicative"),
+        ("multiplicative", "additive"),
+        ("zero", "multiplicative"),
+    ],
+)
+def test_stdp_linear_step_matches_loops(dtype, batch, density, mods):
+    gen = torch.Generator().manual_seed(batch * 13 + len(density))
+    n_out, n_in, tau_pre, tau_post = 7, 11, 3.0, 5.0
+    w = torch.randn(n_out, n_in, generator=gen).to(dtype)
+    target0 = torch.randn(n_out, n_in, generator=gen).to(dtype)
+    target = target0.clone()
+    g_post, g_pre = make_mod(mods[0], w), make_mod(mods[1], w)
+    tr_pre, tr_post = None, None
+    ref_pre, ref_post = torch.zeros(batch, n_in, dtype=dtype), torch.zeros(batch, n_out, dtype=dtype)
+    expected = target0.clone()
+    coeff = -0.5
+    for _ in range(3):
+        pre = spikes(gen, (batch, n_in), DENSITY[density], dtype)
+        post = spikes(gen, (batch, n_out), DENSITY[density], dtype)
+        tr_pre, tr_post = K.stdp_linear_step(
+            target, pre, post, tr_pre, tr_post, tau_pre, tau_post, coeff, g_post, g_pre
+        )
+        ref_pre = ref_trace(ref_pre, pre, tau_pre, euler=True)
+        ref_post = ref_trace(ref_post, post, tau_post, euler=True)
+        expected = ref_update(expected, post, ref_pre, ref_post, pre, [coeff] * batch, g_post, g_pre)
+        tol = TOL[dtype]
+        torch.testing.assert_close(tr_pre, ref_pre, atol=tol, rtol=0)
+        torch.testing.assert_close(tr_post, ref_post, atol=tol, rtol=0)
+        torch.testing.assert_close(target, expected, atol=tol * 10, rtol=0)
+    if density == "zero":
+        torch.testing.assert_close(target, target0, atol=0, rtol=0)  # nothing fired: untouched
+
+
+def test_stdp_linear_step_unbatched_and_old_traces_untouched():
+    gen = torch.Generator().manual_seed(1)
+    target = torch.zeros(3, 4, dtype=torch.float64)
+    pre = spikes(gen, (4,), 0.5, torch.float64)
+    post = torch.tensor([1.0, 0.0, 1.0], dtype=torch.float64)
+    old_pre, old_post = torch.rand(4, dtype=torch.float64), torch.rand(3, dtype=torch.float64)
+    keep_pre, keep_post = old_pre.clone(), old_post.clone()
+    tp, tq = K.stdp_linear_step(target, pre, post, old_pre, old_post, 2.0, 4.0)
+    assert tp.shape == (4,) and tq.shape == (3,)
+    torch.testing.assert_close(old_pre, keep_pre, atol=0, rtol=0)
+    torch.testing.assert_close(old_post, keep_post, atol=0, rtol=0)
+    ref_pre = ref_trace(keep_pre[None], pre[None], 2.0, True)
+    ref_post = ref_trace(keep_post[None], post[None], 4.0, True)
+    expected = ref_update(
+        torch.zeros(3, 4, dtype=torch.float64), post[None], ref_pre, ref_post, pre[None], [1.0], 1.0, 1.0
+    )
+    torch.testing.assert_close(target, expected, atol=1e-12, rtol=0)
+
+
+def test_stdp_linear_step_scalar_and_broadcast_traces():
+    target = torch.zeros(2, 3, dtype=torch.float64)
+    pre = torch.tensor([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]], dtype=torch.float64)
+    post = torch.tensor([[1.0, 0.0], [0.0, 0.0]], dtype=torch.float64)
+    tp, tq = K.stdp_linear_step(
+        target, pre, post, 0.5, torch.tensor([0.25, 1.0], dtype=torch.float64), 2.0, 2.0
+    )
+    torch.testing.assert_close(tp, 0.25 + pre, atol=1e-15, rtol=0)
+    torch.testing.assert_close(tq, torch.tensor([[0.125, 0.5]] * 2, dtype=torch.float64) + post)
+
+
+# --------------------------------------------------------------------------- mSTDP step
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("batch", [1, 3])
+@pytest.mark.parametrize("density", sorted(DENSITY))
+@pytest.mark.parametrize("mod", ["additive", "multiplicative"])
+def test_mstdp_linear_step_matches_loops(dtype, batch, density, mod):
+    """Eligibility of step t-1 (with f(W) of step t-1) times the reward of step t; W moves in between."""
+    gen = torch.Generator().manual_seed(batch + 7 * len(density))
+    n_out, n_in, tau_pre, tau_post = 6, 9, 2.0, 4.0
+    w = torch.randn(n_out, n_in, generator=gen).to(dtype)
+    target = torch.zeros(n_out, n_in, dtype=dtype)
+    snap = torch.full((n_out, n_in), 123.0, dtype=dtype)  # sentinel: only touched positions change
+    tr_pre = tr_post = None
+    ref_pre, ref_post = torch.zeros(batch, n_in, dtype=dtype), torch.zeros(batch, n_out, dtype=dtype)
+    previous, prev_g = None, None
+    expected = torch.zeros(n_out, n_in, dtype=dtype)
+    for _ in range(4):
+        pre = spikes(gen, (batch, n_in), DENSITY[density], dtype)
+        post = spikes(gen, (batch, n_out), DENSITY[density], dtype)
+        reward = torch.randn(batch, generator=gen).to(dtype)
+        g = 0.8 if mod == "additive" else snap
+        snap_before = snap.clone()
+        tr_pre, tr_post = K.mstdp_linear_step(
+            target,
+            pre,
+            post,
+            tr_pre,
+            tr_post,
+            tau_pre,
+            tau_post,
+            previous,
+            reward,
+            g,
+            g,
+            snapshot=(snap, w) if mod == "multiplicative" else None,
+        )
+        if previous is not None:
+            expected = ref_update(expected, *previous, reward.tolist(), prev_g, prev_g)
+        ref_pre = ref_trace(ref_pre, pre, tau_pre, euler=False)
+        ref_post = ref_trace(ref_post, post, tau_post, euler=False)
+        tol = TOL[dtype]
+        torch.testing.assert_close(target, expected, atol=tol * 10, rtol=0)
+        torch.testing.assert_close(tr_pre, ref_pre, atol=tol, rtol=0)
+        torch.testing.assert_close(tr_post, ref_post, atol=tol, rtol=0)
+        if mod == "multiplicative":
+            for i in range(n_out):
+                for j in range(n_in):
+                    touched = bool(post[:, i].any()) or bool(pre[:, j].any())
+                    want = w[i, j] if touched else snap_before[i, j]
+                    assert snap[i, j].item() == want.item(), (i, j)
+            prev_g = w.clone()  # f(W) of this step, as the next call must see it
+        else:
+            prev_g = 0.8
+        previous = K.Factors(post, tr_pre, tr_post, pre)
+        with torch.no_grad():
+            w += 0.1 * torch.randn(n_out, n_in, generator=gen).to(dtype)  # the weight moves
+
+
+def test_pairing_update_matches_loop_and_zero_coeff():
+    gen = torch.Generator().manual_seed(4)
+    dt = torch.float64
+    post, pre = spikes(gen, (2, 5), 0.5, dt), spikes(gen, (2, 4), 0.5, dt)
+    xp, xq = torch.rand(2, 4, generator=gen, dtype=dt), torch.rand(2, 5, generator=gen, dtype=dt)
+    g = torch.randn(5, 4, generator=gen, dtype=dt)
+    target = torch.randn(5, 4, generator=gen, dtype=dt)
+    expected = ref_update(target, post, xp, xq, pre, [1.5, -2.0], g, 0.3)
+    out = K.pairing_update(target, K.Factors(post, xp, xq, pre), torch.tensor([1.5, -2.0], dtype=dt), g, 0.3)
+    assert out is target
+    torch.testing.assert_close(target, expected, atol=1e-12, rtol=0)
+    before = target.clone()
+    K.pairing_update(target, K.Factors(post, xp, xq, pre), 0.0, g, g)
+    torch.testing.assert_close(target, before, atol=0, rtol=0)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    n_out=st.integers(1, 9),
+    n_in=st.integers(1, 9),
+    batch=st.integers(1, 4),
+    p=st.sampled_from([0.0, 0.1, 0.5, 1.0]),
+    mult=st.booleans(),
+    f32=st.booleans(),
+)
+def test_pairing_update_property(seed, n_out, n_in, batch, p, mult, f32):
+    dt = torch.float32 if f32 else torch.float64
+    gen = torch.Generator().manual_seed(seed)
+    post, pre = spikes(gen, (batch, n_out), p, dt), spikes(gen, (batch, n_in), p, dt)
+    xp = torch.rand(batch, n_in, generator=gen).to(dt)
+    xq = torch.rand(batch, n_out, generator=gen).to(dt)
+    a = torch.randn(batch, generator=gen).to(dt)
+    g = torch.randn(n_out, n_in, generator=gen).to(dt) if mult else -1.25
+    target = torch.randn(n_out, n_in, generator=gen).to(dt)
+    expected = ref_update(target, post, xp, xq, pre, a.tolist(), g, g)
+    K.pairing_update(target, K.Factors(post, xp, xq, pre), a, g, g)
+    torch.testing.assert_close(target, expected, atol=TOL[dt] * 10, rtol=0)
+
+
+# --------------------------------------------------------------------------- bad input
+def test_bad_input_names_the_argument():
+    t = torch.zeros(2, 3)
+    x, y = torch.zeros(1, 3), torch.zeros(1, 2)
+    with pytest.raises(TypeError, match="target"):
+        K.stdp_linear_step(t.to(torch.int32), x, y, None, None, 2.0, 2.0)
+    with pytest.raises(ValueError, match="target"):
+        K.stdp_linear_step(torch.zeros(3, 2).T, x, y, None, None, 2.0, 2.0)
+    with pytest.raises(ValueError, match="target"):
+        K.stdp_linear_step(torch.zeros(2, 3, requires_grad=True), x, y, None, None, 2.0, 2.0)
+    with pytest.raises(ValueError, match="tau_pre"):
+        K.stdp_linear_step(t, x, y, None, None, 0.0, 2.0)
+    with pytest.raises(TypeError, match="tau_post"):
+        K.mstdp_linear_step(t, x, y, None, None, 2.0, "2")
+    with pytest.raises(ValueError, match="in_spike"):
+        K.stdp_linear_step(t, torch.zeros(1, 4), y, None, None, 2.0, 2.0)
+    with pytest.raises(ValueError, match="out_spike"):
+        K.stdp_linear_step(t, x, torch.zeros(2, 2), None, None, 2.0, 2.0)
+    with pytest.raises(ValueError, match="trace_pre"):
+        K.stdp_linear_step(t, x, y, torch.zeros(2, 3), None, 2.0, 2.0)
+    with pytest.raises(ValueError, match="coeff"):
+        K.stdp_linear_step(t, x, y, None, None, 2.0, 2.0, coeff=torch.ones(3))
+    with pytest.raises(ValueError, match="g_post"):
+        K.stdp_linear_step(t, x, y, None, None, 2.0, 2.0, g_post=torch.ones(3, 2))
+    with pytest.raises(TypeError, match="g_pre"):
+        K.stdp_linear_step(t, x, y, None, None, 2.0, 2.0, g_pre="w")
+    with pytest.raises(TypeError, match="previous"):
+        K.mstdp_linear_step(t, x, y, None, None, 2.0, 2.0, previous=(x, y))
+    with pytest.raises(ValueError, match=r"previous\.x_post"):
+        K.mstdp_linear_step(t, x, y, None, None, 2.0, 2.0, previous=K.Factors(y, x, torch.zeros(2, 2), x))
+    with pytest.raises(ValueError, match="snapshot"):
+        K.mstdp_linear_step(t, x, y, None, None, 2.0, 2.0, snapshot=(torch.zeros(2, 2), t))
+
+
+# --------------------------------------------------------------------------- learners use the kernel
+class Replay(nn.Module):
+    def __init__(self, outputs: list[torch.Tensor]) -> None:
+        super().__init__()
+        self.outputs = list(outputs)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.outputs.pop(0)
+
+
+@pytest.mark.parametrize(
+    ("f", "fused"),
+    [(None, True), (lambda w: w, True), (lambda w: 0.5, True), (lambda w: torch.clamp(w, -0.1, 0.1), False)],
+)
+@pytest.mark.parametrize("rule", ["stdp", "mstdp"])
+def test_learners_take_the_kernel_for_constant_and_identity_modulation(monkeypatch, f, fused, rule):
+    calls = []
+    real_run = K.run
+    monkeypatch.setattr(K, "run", lambda *a, **k: calls.append(1) or real_run(*a, **k))
+    gen = torch.Generator().manual_seed(0)
+    fc = nn.Linear(5, 4, bias=False)
+    ys = [spikes(gen, (2, 4), 0.5, torch.float32) for _ in range(2)]
+    sn = Replay(ys)
+    kw = {} if f is None else {"f_pre": f, "f_post": f}
+    learner = (
+        STDPLearner("s", fc, sn, 2.0, 2.0, **kw)
+        if rule == "stdp"
+        else MSTDPLearner("s", 2, fc, sn, 2.0, 2.0, **kw)
+    )
+    for _ in range(2):
+        with torch.no_grad():
+            sn(fc(spikes(gen, (2, 5), 0.5, torch.float32)))
+        learner.step() if rule == "stdp" else learner.step(1.0)
+    assert bool(calls) == fused
+    assert stdp_module._kernel() is K
+
+
+@pytest.mark.parametrize("rule", ["stdp", "mstdp"])
+@pytest.mark.parametrize("batch", [1, 16])
+def test_fused_learner_equals_torch_learner_float32(rule, batch):
+    """Same spikes through the kernel (identity f) and the torch path (an f it does not recognise)."""
+    gen = torch.Generator().manual_seed(batch)
+    n_in, n_out, steps = 30, 20, 6
+    xs = [spikes(gen, (batch, n_in), 0.1, torch.float32) for _ in range(steps)]
+    ys = [spikes(gen, (batch, n_out), 0.1, torch.float32) for _ in range(steps)]
+    rewards = [torch.randn(batch, generator=gen) for _ in range(steps)]
+    results = []
+    for f in (lambda w: w, lambda w: w * 1.0):
+        torch.manual_seed(3)
+        fc = nn.Linear(n_in, n_out, bias=False)
+        sn = Replay(ys)
+        if rule == "stdp":
+            learner = STDPLearner("s", fc, sn, 4.0, 3.0, f, f)
+        else:
+            learner = MSTDPLearner("s", batch, fc, sn, 4.0, 3.0, f, f)
+        opt = torch.optim.SGD(fc.parameters(), lr=0.05)
+        for x, r in zip(xs, rewards):
+            opt.zero_grad()
+            with torch.no_grad():
+                sn(fc(x))
+            learner.step() if rule == "stdp" else learner.step(r)
+            opt.step()
+        results.append((fc.weight.detach().clone(), learner.trace_pre, learner.trace_post))
+    for a, b in zip(*results):
+        torch.testing.assert_close(a, b, atol=2e-5, rtol=1e-5)
+
+
+def test_learner_with_a_non_contiguous_grad_uses_torch_and_matches_loops(monkeypatch):
+    calls = []
+    real_run = K.run
+    monkeypatch.setattr(K, "run", lambda *a, **k: calls.append(1) or real_run(*a, **k))
+    gen = torch.Generator().manual_seed(5)
+    dt = torch.float64
+    fc = nn.Linear(4, 3, bias=False).to(dt)
+    fc.weight.grad = torch.zeros(4, 3, dtype=dt).T  # same shape, column-major
+    x, y = spikes(gen, (2, 4), 0.5, dt), spikes(gen, (2, 3), 0.5, dt)
+    learner = STDPLearner("s", fc, Replay([y]), 2.0, 3.0)
+    with torch.no_grad():
+        learner.out_spike_monitor.records.append(y)
+        learner.in_spike_monitor.records.append(x)
+    learner.step(on_grad=True, scale=1.0)
+    assert not calls
+    xp = ref_trace(torch.zeros(2, 4, dtype=dt), x, 2.0, True)
+    xq = ref_trace(torch.zeros(2, 3, dtype=dt), y, 3.0, True)
+    w = fc.weight.detach()
+    expected = ref_update(torch.zeros(3, 4, dtype=dt), y, xp, xq, x, [-1.0, -1.0], w, w)
+    torch.testing.assert_close(fc.weight.grad, expected, atol=1e-12, rtol=0)
