@@ -50,6 +50,14 @@ def ref_update(target, post, x_pre, x_post, pre, a, g_post, g_pre) -> torch.Tens
     return out
 
 
+@pytest.fixture(params=["serial", "parallel"])
+def kernel_variant(request, monkeypatch):
+    """Run a test with the serial kernel (small synapses) and with the parallel one forced."""
+    if request.param == "parallel":
+        monkeypatch.setattr(K, "PARALLEL_MIN_WEIGHTS", 0)
+    return request.param
+
+
 def make_mod(kind: str, w: torch.Tensor) -> float | torch.Tensor:
     return {"additive": 0.7, "multiplicative": w, "zero": 0.0}[kind]
 
@@ -67,7 +75,7 @@ def make_mod(kind: str, w: torch.Tensor) -> float | torch.Tensor:
         ("zero", "multiplicative"),
     ],
 )
-def test_stdp_linear_step_matches_loops(dtype, batch, density, mods):
+def test_stdp_linear_step_matches_loops(dtype, batch, density, mods, kernel_variant):
     gen = torch.Generator().manual_seed(batch * 13 + len(density))
     n_out, n_in, tau_pre, tau_post = 7, 11, 3.0, 5.0
     w = torch.randn(n_out, n_in, generator=gen).to(dtype)
@@ -130,7 +138,7 @@ def test_stdp_linear_step_scalar_and_broadcast_traces():
 @pytest.mark.parametrize("batch", [1, 3])
 @pytest.mark.parametrize("density", sorted(DENSITY))
 @pytest.mark.parametrize("mod", ["additive", "multiplicative"])
-def test_mstdp_linear_step_matches_loops(dtype, batch, density, mod):
+def test_mstdp_linear_step_matches_loops(dtype, batch, density, mod, kernel_variant):
     """Eligibility of step t-1 (with f(W) of step t-1) times the reward of step t; W moves in between."""
     gen = torch.Generator().manual_seed(batch + 7 * len(density))
     n_out, n_in, tau_pre, tau_post = 6, 9, 2.0, 4.0

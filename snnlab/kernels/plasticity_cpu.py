@@ -251,6 +251,14 @@ if NUMBA_AVAILABLE:
                         snap[i, j] = weight[i, j]
 
 
+    # Small synapses: the same loop without a thread pool. Starting parallel workers costs more than
+    # the whole update below a few ten thousand weights, and much more on a busy machine.
+    _fused_step_serial = njit(cache=True, fastmath=False)(_fused_step.py_func)
+
+#: Weights per update below which the serial kernel runs.
+PARALLEL_MIN_WEIGHTS = 1 << 16
+
+
 # --------------------------------------------------------------------------- python side
 class Factors(NamedTuple):
     """One time step's pairing of a linear synapse, each ``[B, features]`` (C-contiguous).
@@ -325,7 +333,8 @@ def run(
         snap = weight = _dummy(dtype)
     else:
         snap, weight = snapshot[0].numpy(), snapshot[1].numpy()
-    _fused_step(
+    kernel = _fused_step if target.numel() >= PARALLEL_MIN_WEIGHTS else _fused_step_serial
+    kernel(
         target.numpy(),
         coeff,
         f_post,
