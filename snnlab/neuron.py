@@ -32,12 +32,17 @@ Backends (``backend=...``):
   (``pip install numba``; an ``ImportError`` says so). Configurations it
   does not cover (a surrogate outside :data:`snnlab.surrogate.SURROGATES`,
   float16, a subclass with other dynamics) run the torch reference;
-* ``'auto'`` (the default) -- resolved on every call from the input's device
-  type through :data:`AUTO_BACKENDS` (``'cpu'`` for CPU tensors, ``'cupy'``
-  for CUDA tensors once registered), falling back to ``'torch'`` when no
-  fused path is registered for the class, covers the call, or can be
-  imported (the last case warns once). :class:`ParametricLIFNode` and the
-  nonlinear neurons run the torch path.
+* ``'cupy'`` -- the CuPy CUDA kernels of :mod:`snnlab.kernels.cuda` for
+  :class:`IFNode` and :class:`LIFNode` in multi-step mode (single-step mode
+  runs torch). Assigning it raises
+  :class:`~snnlab.kernels.cuda.CuPyUnavailableError` at once when CuPy or a
+  CUDA GPU is missing;
+* ``'auto'`` (the default) -- resolved from the input's device type through
+  :data:`AUTO_BACKENDS` (``'cpu'`` for CPU tensors, ``'cupy'`` for CUDA
+  tensors when :func:`snnlab.kernels.cuda.is_available`), falling back to
+  ``'torch'`` when no fused path is registered for the class, covers the
+  call, or can be imported (the last case warns once). :class:`ParametricLIFNode`
+  and the nonlinear neurons run the torch path.
 
 A fused implementation is plugged in with :func:`register_multi_step_backend`
 and :func:`register_single_step_backend`; it then appears in
@@ -162,7 +167,12 @@ AUTO_BACKENDS: dict[str, str] = {"cpu": "cpu", "cuda": "cupy"}
 _MULTI_STEP_BACKENDS: dict[type, dict[str, FusedBackend]] = {}
 _SINGLE_STEP_BACKENDS: dict[type, dict[str, FusedBackend]] = {}
 _RESOLVED: dict[tuple[type, bool], dict[str, FusedBackend]] = {}
+#: ``(class, multi_step, backend name)`` -> ``(name, fn)`` used by ``backend='auto'`` (``None``: torch).
+_AUTO: dict[tuple[type, bool, str], Any] = {}
 _UNAVAILABLE: set[str] = set()
+#: Node attribute where the CPU backend keeps its resolved configuration
+#: (``snnlab.kernels.cpu.node_backend.PLAN_ATTR``); dropped when a checked parameter is assigned.
+_FUSED_PLAN = "_cpu_fused_plan"
 
 
 def _check_registration(node_cls: type, name: str, fn: Any, signature: str) -> None:
@@ -190,6 +200,7 @@ def register_multi_step_backend(node_cls: type, name: str, fn: FusedBackend) -> 
     _check_registration(node_cls, name, fn, "fn(node, x_seq)")
     _MULTI_STEP_BACKENDS.setdefault(node_cls, {})[name] = fn
     _RESOLVED.clear()
+    _AUTO.clear()
 
 
 def register_single_step_backend(node_cls: type, name: str, fn: FusedBackend) -> None:
@@ -204,6 +215,7 @@ def register_single_step_backend(node_cls: type, name: str, fn: FusedBackend) ->
     _check_registration(node_cls, name, fn, "fn(node, x)")
     _SINGLE_STEP_BACKENDS.setdefault(node_cls, {})[name] = fn
     _RESOLVED.clear()
+    _AUTO.clear()
 
 
 def _registered_backends(cls: type, multi_step: bool = True) -> dict[str, FusedBackend]:
@@ -281,8 +293,16 @@ class BaseNode(MemoryModule):
             value = check(name, value)
             self._check_relations(**{name: value})
         super().__setattr__(name, value)
+        if check is not None:
+            self.__dict__.pop(_FUSED_PLAN, None)  # fused backends re-read the parameters
         if name == "v_reset" and "v" in self.__dict__.get("_memories_rv", {}):
             self.set_reset_value("v", 0.0 if value is None else value)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle / deep-copy state without the fused backend's cache (rebuilt on the next call)."""
+        state = super().__getstate__()
+        state.pop(_FUSED_PLAN, None)
+        return state
 
     def _param(self, name: str, override: dict[str, Any]) -> Any:
         if name in override:
@@ -320,14 +340,36 @@ class BaseNode(MemoryModule):
         names.update(dict.fromkeys(_registered_backends(type(self), multi_step=False)))
         return ("torch", "auto", *names)
 
+    @property
+    def backend(self) -> str:
+        """The implementation used by :meth:`forward`: ``'auto'``, ``'torch'`` or a fused backend.
+
+        Assigning ``'cupy'`` checks at once that CuPy and a CUDA GPU are usable and raises
+        :class:`snnlab.kernels.cuda.CuPyUnavailableError` (an ``ImportError``) saying what
+        is missing otherwise; the backend is then left unchanged.
+        """
+        return self._backend
+
+    @backend.setter
+    def backend(self, value: str) -> None:
+        if value not in self.supported_backends:
+            raise ValueError(
+                f"backend must be one of {self.supported_backends} for {type(self).__name__}, "
+                f"got {value!r}"
+            )
+        if value == "cupy":
+            from .kernels.cuda import require_cupy
+
+            require_cupy()
+        self._backend = value
+
     def _run_fused(self, x: torch.Tensor, multi_step: bool) -> Any:
         """Spikes from the fused backend chosen for ``x``, or ``NotImplemented`` for the torch path."""
         backend = self._backend
         if backend == "torch":
             return NotImplemented
-        table = _registered_backends(type(self), multi_step)
         if backend != "auto":
-            fn = table.get(backend)
+            fn = _registered_backends(type(self), multi_step).get(backend)
             if fn is None:
                 if multi_step:  # unregistered after being chosen
                     raise ValueError(
@@ -336,9 +378,16 @@ class BaseNode(MemoryModule):
                     )
                 return NotImplemented
             return fn(self, x)
-        name = AUTO_BACKENDS.get(x.device.type)
-        fn = table.get(name) if name is not None and name not in _UNAVAILABLE else None
-        if fn is None or name not in self.supported_backends:
+        name = AUTO_BACKENDS.get("cpu" if x.is_cpu else x.device.type)
+        key = (type(self), multi_step, name)
+        found = _AUTO.get(key, _MISSING)
+        if found is _MISSING:
+            found = self._resolve_auto(multi_step, name)
+            _AUTO[key] = found
+        if found is None:
+            return NotImplemented
+        name, fn = found
+        if name in _UNAVAILABLE:
             return NotImplemented
         try:
             return fn(self, x)
@@ -350,6 +399,18 @@ class BaseNode(MemoryModule):
                 stacklevel=4,
             )
             return NotImplemented
+
+    def _resolve_auto(self, multi_step: bool, name: str | None) -> tuple[str, FusedBackend] | None:
+        """``(name, fn)`` when ``backend='auto'`` can use backend ``name`` here, else ``None`` (torch)."""
+        fn = _registered_backends(type(self), multi_step).get(name) if name is not None else None
+        if fn is None or name not in self.supported_backends:
+            return None
+        if name == "cupy":
+            from .kernels.cuda import is_available
+
+            if not is_available():
+                return None
+        return name, fn
 
     # ------------------------------------------------------------------ dynamics
     def neuronal_charge(self, x: torch.Tensor) -> None:
@@ -938,7 +999,7 @@ class IzhikevichNode(AdaptBaseNode):
         self.v = v + (x + self.a0 * (v - self.v_rest) * (v - self.v_c) - self.w) / self.tau
 
 
-# ---------------------------------------------------------------------------- CPU fast path
+# ---------------------------------------------------------------------------- fused backends
 
 
 def _register_cpu_backend() -> None:
@@ -949,4 +1010,13 @@ def _register_cpu_backend() -> None:
         register_single_step_backend(cls, "cpu", node_backend.single_step)
 
 
+def _cupy_multi_step(node: BaseNode, x_seq: torch.Tensor) -> Any:
+    """``backend='cupy'``: the CuPy CUDA kernels of :mod:`snnlab.kernels.cuda` (imported on first use)."""
+    from .kernels.cuda import node_multi_step
+
+    return node_multi_step(node, x_seq)
+
+
 _register_cpu_backend()
+register_multi_step_backend(IFNode, "cupy", _cupy_multi_step)
+register_multi_step_backend(LIFNode, "cupy", _cupy_multi_step)

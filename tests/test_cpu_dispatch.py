@@ -15,9 +15,15 @@ from snnlab.kernels.cpu import dispatch_kernels
 
 @pytest.fixture(scope="module")
 def fused():
-    assert dispatch_kernels.register()
-    yield dispatch_kernels.kernels()
-    dispatch_kernels.unregister()
+    assert dispatch_kernels.register()  # already done by ``import snnlab.kernels``; kept registered
+    return dispatch_kernels.kernels()
+
+
+def test_registered_on_import():
+    """``import snnlab.kernels`` routes every reference-003 kernel of CPU tensors to the fused loops."""
+    assert all(dispatch.get_kernel(name, "cpu") is fn for name, fn in dispatch_kernels.kernels().items())
+    names = {name for name in dispatch.kernel_names() if name.startswith(("LIF_", "IF_"))}
+    assert set(dispatch_kernels.kernels()) == names
 
 
 def seq(shape, dtype, seed, scale=3.0, shift=0.3):
@@ -83,15 +89,17 @@ def test_autograd_functions_through_fused_kernels(fused, fn, v_reset):
     v0 = seq(shape[-2:], torch.float64, 22, 0.5, 0.4)
     extra = (0.5, False) if fn.startswith("LIF") else ()
     results = []
-    for use_fused in (True, False):
-        if not use_fused:
-            dispatch_kernels.unregister()
-        x = x0.clone().requires_grad_(True)
-        v = v0.clone().requires_grad_(True)
-        s, vl = getattr(K, fn).apply(x, v, 1.0, v_reset, 2.0, False, 0, *extra)
-        grads = torch.autograd.grad((s * x0).sum() + (vl * 1.5).sum(), (x, v))
-        results.append((s, vl, *grads))
-    dispatch_kernels.register()
+    try:
+        for use_fused in (True, False):
+            if not use_fused:
+                dispatch_kernels.unregister()
+            x = x0.clone().requires_grad_(True)
+            v = v0.clone().requires_grad_(True)
+            s, vl = getattr(K, fn).apply(x, v, 1.0, v_reset, 2.0, False, 0, *extra)
+            grads = torch.autograd.grad((s * x0).sum() + (vl * 1.5).sum(), (x, v))
+            results.append((s, vl, *grads))
+    finally:
+        dispatch_kernels.register()
     assert torch.equal(results[0][0], results[1][0])
     for a, b in zip(results[0][1:], results[1][1:]):
         torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)

@@ -96,6 +96,34 @@ def tol(dtype):
 RESETS = [0.0, -0.3, None]
 DTYPES = [torch.float32, torch.float64]
 
+
+@pytest.fixture(autouse=True, params=["dispatched", "reference"])
+def kernel_path(request):
+    """Every test runs twice: through the dispatch table as registered (the fused CPU kernels
+    of ``snnlab.kernels.cpu`` when numba is installed) and with the ``'cpu'`` entries removed,
+    so that CPU tensors reach the plain-torch reference kernels."""
+    from snnlab.kernels.cpu import dispatch_kernels
+
+    if request.param == "dispatched":
+        yield request.param
+        return
+    dispatch_kernels.unregister()
+    try:
+        yield request.param
+    finally:
+        dispatch_kernels.register()
+
+
+def test_both_paths_are_what_they_claim(kernel_path):
+    from snnlab.kernels.cpu import available, dispatch_kernels
+
+    for name in dispatch.kernel_names():
+        kernel = dispatch.get_kernel(name, "cpu")
+        if kernel_path == "reference" or not available():
+            assert kernel is dispatch.reference_kernel(name)
+        elif name in dispatch_kernels.kernels():
+            assert kernel is dispatch_kernels.kernels()[name]
+
 # --------------------------------------------------------------------------- API shape
 
 
@@ -764,6 +792,8 @@ def test_dispatch_point_routes_to_registered_kernel_and_back():
         return torch.zeros_like(x), v
 
     reference = dispatch.reference_kernel("LIF_hard_reset_forward")
+    registered = dispatch.get_kernel("LIF_hard_reset_forward", "cpu")  # the fused kernel, or the reference
+    cpu_before = dispatch.backends("LIF_bptt")
     x, v = torch.ones(3), torch.zeros(3)
     dispatch.register_kernel("LIF_hard_reset_forward", "cpu", fake)
     try:
@@ -776,9 +806,13 @@ def test_dispatch_point_routes_to_registered_kernel_and_back():
         assert len(calls) == 1  # bad input never reaches the kernel
     finally:
         dispatch.unregister_kernel("LIF_hard_reset_forward", "cpu")
+        if registered is not reference:
+            dispatch.register_kernel("LIF_hard_reset_forward", "cpu", registered)
+    assert dispatch.get_kernel("LIF_hard_reset_forward", "cpu") is registered
     s, _ = K.LIF_hard_reset_forward(x, v, 1.0, 0.0, 0.5, False)
     assert s.tolist() == [0.0, 0.0, 0.0] and K.LIF_hard_reset_forward(2 * x, v, 1.0, 0.0, 0.5, False)[0].all()
-    assert "LIF_bptt" in dispatch.kernel_names() and dispatch.backends("LIF_bptt") == ("torch",)
+    assert "LIF_bptt" in dispatch.kernel_names() and dispatch.backends("LIF_bptt") == cpu_before
+    assert cpu_before == (("torch", "cpu") if registered is not reference else ("torch",))
     with pytest.raises(ValueError, match="name"):
         dispatch.get_kernel("no_such_kernel", "cpu")
     with pytest.raises(ValueError, match="device_type"):

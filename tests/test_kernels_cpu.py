@@ -7,7 +7,12 @@ membrane potentials and gradients within the stated tolerances.
 
 from __future__ import annotations
 
+import itertools
 import math
+import os
+import subprocess
+import sys
+import textwrap
 
 import pytest
 import torch
@@ -18,7 +23,8 @@ from snnlab import neuron, surrogate
 
 pytest.importorskip("numba")
 
-from snnlab.kernels.cpu import ops
+from snnlab.kernels import cpu
+from snnlab.kernels.cpu import node_backend, ops
 
 # ----------------------------------------------------------------------------- independent reference
 
@@ -138,26 +144,35 @@ def check_case(kind, step_mode, tau, decay_input, v_th, v_reset, detach_reset, n
 
 
 # ----------------------------------------------------------------------------- the grid
+# The loops are compiled per (charge mode, dtype) forward and per (surrogate, dtype) backward; the
+# grids below cover every one of them while compiling each only once.
 
 RESETS = [0.0, -0.3, None]
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-@pytest.mark.parametrize("name", list(surrogate.SURROGATES))
 @pytest.mark.parametrize("v_reset", RESETS)
 @pytest.mark.parametrize("detach_reset", [False, True])
 @pytest.mark.parametrize("decay_input", [True, False])
-def test_lif_multi_step_matches_reference(decay_input, detach_reset, v_reset, name, dtype):
+def test_lif_multi_step_matches_reference(decay_input, detach_reset, v_reset, dtype):
+    name = "Sigmoid" if v_reset is None else "ATan"
     rs = check_case("LIF", "m", 1.7, decay_input, 0.9, v_reset, detach_reset, name, dtype)
     assert 0 < rs.sum() < rs.numel()  # both spiking and silent steps are exercised
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-@pytest.mark.parametrize("name", ["ATan", "Sigmoid", "Rect", "PiecewiseQuadratic"])
+@pytest.mark.parametrize("v_reset", [0.0, None])
+@pytest.mark.parametrize("name", list(surrogate.SURROGATES))
+def test_every_surrogate_matches_reference(name, v_reset, dtype):
+    rs = check_case("LIF", "m", 2.5, True, 0.8, v_reset, False, name, dtype)
+    assert 0 < rs.sum() < rs.numel()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("v_reset", RESETS)
 @pytest.mark.parametrize("detach_reset", [False, True])
-def test_if_multi_step_matches_reference(detach_reset, v_reset, name, dtype):
-    rs = check_case("IF", "m", None, None, 1.1, v_reset, detach_reset, name, dtype)
+def test_if_multi_step_matches_reference(detach_reset, v_reset, dtype):
+    rs = check_case("IF", "m", None, None, 1.1, v_reset, detach_reset, "Rect", dtype)
     assert 0 < rs.sum() < rs.numel()
 
 
@@ -192,14 +207,36 @@ def test_lif_property(tau, v_th, v_reset, decay_input, detach_reset, name, doubl
                shape=(n,))  # fmt: skip
 
 
-def test_parallel_path_matches_reference(monkeypatch):
-    """Many chunks on the thread pool (forced by a zero small-call threshold), odd N."""
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(1, 10_000), parts=st.integers(1, 9), chunk=st.sampled_from([1, 7, 64, 2048]))
+def test_ranges_cover_the_neurons_once_in_whole_chunks(n, parts, chunk):
+    got = ops.ranges(n, parts, chunk)
+    assert 1 <= len(got) <= parts
+    assert got[0][0] == 0 and got[-1][1] == n
+    for (lo, hi), (next_lo, _) in itertools.pairwise(got):
+        assert hi == next_lo and (hi - lo) % chunk == 0 and hi > lo
+
+
+def test_thread_pool_path_matches_reference(monkeypatch):
+    """Calls split over 3 threads (forced: zero small-call threshold, 64-neuron chunks), odd N."""
     monkeypatch.setattr(ops, "SMALL", 0)
+    monkeypatch.setattr(ops, "threads", lambda: 3)
     monkeypatch.setitem(ops.CHUNK, torch.float32, 64)
     monkeypatch.setitem(ops.CHUNK, torch.float64, 64)
-    for dtype in (torch.float32, torch.float64):
-        check_case("LIF", "m", 2.0, True, 1.0, 0.0, False, "Sigmoid", dtype, T=5, shape=(301,))
-        check_case("IF", "m", None, None, 1.0, None, True, "ATan", dtype, T=3, shape=(130,))
+    submitted = []
+    real_pool = ops._pool
+
+    def spy_pool(workers):
+        pool = real_pool(workers)
+        submitted.append(workers)
+        return pool
+
+    monkeypatch.setattr(ops, "_pool", spy_pool)
+    for _ in range(2):  # the first call of a loop runs on the calling thread only
+        for dtype in (torch.float32, torch.float64):
+            check_case("LIF", "m", 2.0, True, 1.0, 0.0, False, "Sigmoid", dtype, T=5, shape=(301,))
+            check_case("IF", "m", None, None, 1.0, None, True, "Rect", dtype, T=3, shape=(130,))
+    assert submitted and set(submitted) == {2}  # a pool of 2 threads; the caller runs the third range
 
 
 # ----------------------------------------------------------------------------- gradcheck
@@ -324,3 +361,200 @@ def test_no_grad_inference_matches_and_keeps_no_graph():
         s = neuron.LIFNode(step_mode="m", backend="cpu")(xg)
     assert not s.requires_grad
     assert torch.equal(s, neuron.LIFNode(step_mode="m", backend="torch")(x))
+
+
+# ----------------------------------------------------------------------------- lean single step
+
+
+def torch_twin(node):
+    """A ``backend='torch'`` copy of ``node``'s parameters."""
+    kind = "LIF" if isinstance(node, neuron.LIFNode) else "IF"
+    sf = node.surrogate_function
+    extra = dict(tau=node.tau, decay_input=node.decay_input) if kind == "LIF" else {}
+    cls = neuron.LIFNode if kind == "LIF" else neuron.IFNode
+    return cls(v_threshold=node.v_threshold, v_reset=node.v_reset, detach_reset=node.detach_reset,
+               surrogate_function=type(sf)(alpha=sf.alpha), backend="torch", **extra)  # fmt: skip
+
+
+def test_lean_single_step_follows_parameter_changes_and_keeps_old_states():
+    x, _, _ = data(12, (4, 5), torch.float32, seed=11, scale=2.0)
+    fast = neuron.LIFNode(tau=2.0, backend="cpu")
+    ref = torch_twin(fast)
+    seen_fast, seen_ref = [], []
+    changes = {3: ("tau", 4.0), 5: ("v_threshold", 0.7), 7: ("v_reset", None), 9: ("decay_input", False),
+               10: ("v_reset", -0.2)}  # fmt: skip
+    with torch.no_grad():
+        for t in range(x.shape[0]):
+            if t in changes:
+                for node in (fast, ref):
+                    setattr(node, *changes[t])
+            assert torch.equal(fast(x[t]), ref(x[t]))
+            seen_fast.append(fast.v)
+            seen_ref.append(ref.v)
+    for a, b in zip(seen_fast, seen_ref):  # every v handed out keeps its value (no in-place update)
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_lean_single_step_runs_without_the_full_path(monkeypatch):
+    x, _, _ = data(6, (50,), torch.float64, seed=12)
+    node = neuron.IFNode(backend="cpu", surrogate_function=surrogate.Sigmoid())
+    ref = neuron.IFNode(backend="torch")
+    calls = []
+    real = node_backend._run
+
+    def spy(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(node_backend, "_run", spy)
+    with torch.no_grad():
+        for t in range(6):
+            assert torch.equal(node(x[t]), ref(x[t]))
+    assert len(calls) == 1  # only the first step (v still a float) takes the full path
+    torch.testing.assert_close(node.v, ref.v, rtol=0, atol=0)
+    node.v_threshold = 0.5  # a new plan: the next step builds it on the full path
+    ref.v_threshold = 0.5
+    assert node.__dict__.get(node_backend.PLAN_ATTR) is None
+    with torch.no_grad():
+        assert torch.equal(node(x[0]), ref(x[0]))
+    assert len(calls) == 2
+    node.surrogate_function.alpha = 7.0  # in place: noticed by the plan
+    assert node_backend.plan(node).alpha == 7.0
+    node.surrogate_function.set_spiking_mode(False)  # the primitive, not a spike: the torch path
+    assert node_backend.plan(node) is None
+    node.surrogate_function.set_spiking_mode(True)
+    assert node_backend.plan(node) is not None
+
+
+def test_single_step_shape_and_dtype_changes():
+    node = neuron.LIFNode(backend="cpu")
+    node(torch.rand(3, 4))
+    node(torch.rand(3, 4))
+    with pytest.raises(ValueError, match="reset"):
+        node(torch.rand(4, 3))
+    node.reset()
+    x64 = torch.rand(2, 6, dtype=torch.float64) * 2
+    ref = neuron.LIFNode(backend="torch")
+    for _ in range(3):
+        assert torch.equal(node(x64), ref(x64))
+    assert node.v.dtype == torch.float64
+    half = neuron.LIFNode(backend="cpu")
+    assert half(x64.half()).dtype == torch.float16  # not covered: the torch path
+
+
+def test_single_step_grad_path_after_lean_steps():
+    x, _, _ = data(4, (6,), torch.float64, seed=13, scale=2.0)
+    node = neuron.LIFNode(backend="cpu", surrogate_function=surrogate.ATan())
+    ref = neuron.LIFNode(backend="torch", surrogate_function=surrogate.ATan())
+    with torch.no_grad():
+        node(x[0])
+        ref(x[0])
+    xa, xb = x[1:].clone().requires_grad_(True), x[1:].clone().requires_grad_(True)
+    sa = torch.stack([node(xa[t]) for t in range(3)])
+    sb = torch.stack([ref(xb[t]) for t in range(3)])
+    assert torch.equal(sa, sb)
+    (ga,) = torch.autograd.grad((sa * x[1:]).sum() + node.v.sum(), xa)
+    (gb,) = torch.autograd.grad((sb * x[1:]).sum() + ref.v.sum(), xb)
+    torch.testing.assert_close(ga, gb, rtol=1e-12, atol=1e-12)
+
+
+def test_plan_attribute_is_the_one_the_node_clears():
+    assert neuron._FUSED_PLAN == node_backend.PLAN_ATTR
+
+
+def test_deepcopy_and_pickle_leave_the_plan_behind():
+    import copy
+    import io
+
+    x, _, _ = data(3, (7,), torch.float32, seed=14, scale=2.0)
+    node = neuron.LIFNode(backend="cpu")
+    ref = neuron.LIFNode(backend="torch")
+    with torch.no_grad():
+        for t in range(2):
+            node(x[t])
+            ref(x[t])
+    assert isinstance(node.__dict__[node_backend.PLAN_ATTR], node_backend.Plan)
+    buffer = io.BytesIO()
+    torch.save(node, buffer)
+    buffer.seek(0)
+    copies = [copy.deepcopy(node), torch.load(buffer, weights_only=False)]
+    with torch.no_grad():
+        expected = ref(x[2])
+        for other in copies:
+            assert node_backend.PLAN_ATTR not in other.__dict__
+            assert torch.equal(other(x[2]), expected)
+            torch.testing.assert_close(other.v, ref.v, rtol=0, atol=0)
+
+
+# ----------------------------------------------------------------------------- compilation and import
+
+
+def run_python(code, cache_dir):
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(cache_dir)}
+    out = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
+                         env=env, timeout=600)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip()
+
+
+def test_import_does_not_load_numba(tmp_path):
+    code = """
+        import sys
+        import snnlab.neuron, snnlab.kernels
+        print('numba' in sys.modules)
+    """
+    assert run_python(code, tmp_path) == "False"
+
+
+def test_first_call_compiles_only_what_it_runs_and_later_processes_load_it(tmp_path):
+    code = """
+        import torch
+        from snnlab import neuron
+        from snnlab.kernels.cpu import load_loops
+        node = neuron.LIFNode(step_mode="m", backend="cpu")
+        with torch.no_grad():
+            node(torch.rand(4, 10))
+        loops = load_loops()
+        compiled = sorted(name for name, f in vars(loops).items() if getattr(f, "signatures", None))
+        fwd = loops.forward_kernel(1)
+        factories = (loops.forward_kernel, loops.forward_grads_kernel, loops.backward_kernel)
+        print(compiled, [f.cache_info().currsize for f in factories], len(fwd.stats.cache_hits),
+              len(fwd.stats.cache_misses))
+    """
+    # LIF charge only: no other charge mode, no surrogate, no backward loop; compiled once ...
+    assert run_python(code, tmp_path) == "['_charge_div', '_copy', '_fire_hard', '_fire_soft'] [1, 0, 0] 0 1"
+    # ... and a later process loads the loop from the disk cache without compiling anything
+    assert run_python(code, tmp_path) == "[] [1, 0, 0] 1 0"
+
+
+def test_warm_up_compiles_what_the_first_step_then_uses(tmp_path):
+    code = """
+        import torch
+        from torch import nn
+        from snnlab import neuron, surrogate
+        from snnlab.kernels import cpu
+        lif = neuron.LIFNode(step_mode="m", surrogate_function=surrogate.ATan())
+        net = nn.Sequential(nn.Linear(3, 5), lif, neuron.IFNode(step_mode="m"))  # IF: Sigmoid
+        cpu.warm_up(net, backward=True, background=True).join()
+        loops = cpu.load_loops()
+        kernels = [loops.forward_kernel(1), loops.forward_kernel(0), loops.backward_kernel(0),
+                   loops.backward_kernel(1)]
+        before = [len(k.signatures) for k in kernels]
+        x = torch.rand(4, 2, 3, requires_grad=True)
+        net(x).sum().backward()
+        print(before, [len(k.signatures) for k in kernels], x.grad.shape == x.shape)
+    """
+    assert run_python(code, tmp_path) == "[1, 1, 1, 1] [1, 1, 1, 1] True"
+
+
+def test_warm_up_bad_arguments():
+    node = neuron.LIFNode()
+    with pytest.raises(ValueError, match="dtypes"):
+        cpu.warm_up(node, dtypes=(torch.float16,))
+    with pytest.raises(ValueError, match="dtypes"):
+        cpu.warm_up(node, dtypes=())
+    with pytest.raises(TypeError, match="net"):
+        cpu.warm_up(3)
+    with pytest.raises(TypeError, match="background"):
+        cpu.warm_up(node, background="yes")
+    assert cpu.warm_up([node, torch.nn.ReLU()], dtypes=[torch.float64]) is None

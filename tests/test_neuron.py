@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 from snnlab import functional, neuron, surrogate
+from snnlab.kernels import cuda as cuda_kernels
 
 ALPHA = 4.0
 F64 = torch.float64
@@ -588,10 +589,10 @@ def test_registered_backend_replaces_multi_step_loop():
     neuron.register_multi_step_backend(neuron.LIFNode, "fake", fake_fused)
     try:
         node = neuron.LIFNode(step_mode="m", backend="fake")
-        assert node.supported_backends == ("torch", "auto", "cpu", "fake")
+        assert node.supported_backends == ("torch", "auto", "cpu", "cupy", "fake")
         assert "fake" in neuron.OTTTLIFNode.__mro__[1]().supported_backends
         assert neuron.OTTTLIFNode().supported_backends == ("torch", "auto")
-        assert neuron.IFNode().supported_backends == ("torch", "auto", "cpu")
+        assert neuron.IFNode().supported_backends == ("torch", "auto", "cpu", "cupy")
         assert neuron.ParametricLIFNode().supported_backends == ("torch", "auto")
         x_seq = inputs(T=4, shape=(2,))
         s = node(x_seq)
@@ -602,6 +603,51 @@ def test_registered_backend_replaces_multi_step_loop():
     finally:
         neuron._MULTI_STEP_BACKENDS[neuron.LIFNode].pop("fake")
         neuron._RESOLVED.clear()
+
+
+@pytest.mark.skipif(cuda_kernels.is_available(), reason="CuPy and a GPU are present")
+@pytest.mark.parametrize("cls", [neuron.IFNode, neuron.LIFNode])
+def test_cupy_backend_without_cupy_or_gpu_fails_early(cls):
+    assert "cupy" in cls().supported_backends
+    with pytest.raises(cuda_kernels.CuPyUnavailableError, match="backend='cupy' needs"):
+        cls(step_mode="m", backend="cupy")
+    node = cls(step_mode="m", backend="torch")
+    with pytest.raises(ImportError, match="backend='cupy'"):  # CuPyUnavailableError is an ImportError
+        node.backend = "cupy"
+    assert node.backend == "torch"
+    with pytest.raises(RuntimeError, match="cupy"):  # ... and a RuntimeError
+        functional.set_backend(nn.Sequential(node), "cupy")
+    assert node.backend == "torch"
+
+
+def test_auto_uses_cupy_only_where_it_can_run(monkeypatch):
+    """'auto' maps a device type to 'cupy' through AUTO_BACKENDS and asks is_available() first."""
+    x_seq = inputs(T=3, shape=(2,))
+    ref = neuron.LIFNode(step_mode="m", backend="torch")(x_seq)
+    monkeypatch.setitem(neuron.AUTO_BACKENDS, "cpu", "cupy")  # CPU tensors stand in for CUDA ones
+    monkeypatch.setattr(neuron, "_AUTO", {})
+    monkeypatch.setattr(neuron, "_UNAVAILABLE", set())
+    monkeypatch.setattr(cuda_kernels, "is_available", lambda: False)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # unavailable: the torch path, silently
+        assert torch.equal(neuron.LIFNode(step_mode="m")(x_seq), ref)
+    calls = []
+
+    def fake_node_multi_step(node, x):
+        calls.append(tuple(x.shape))
+        return node._multi_step_torch(x)
+
+    monkeypatch.setattr(cuda_kernels, "node_multi_step", fake_node_multi_step)
+    monkeypatch.setattr(cuda_kernels, "is_available", lambda: True)
+    monkeypatch.setattr(neuron, "_AUTO", {})
+    assert torch.equal(neuron.LIFNode(step_mode="m")(x_seq), ref)
+    if_ref = neuron.IFNode(step_mode="m", backend="torch")(x_seq)
+    assert torch.equal(neuron.IFNode(step_mode="m")(x_seq), if_ref)
+    assert calls == [(3, 2), (3, 2)]
+    neuron.ParametricLIFNode(step_mode="m")(x_seq)  # no cupy backend registered for PLIF
+    assert len(calls) == 2
 
 
 def test_register_backend_bad_arguments():
@@ -651,7 +697,8 @@ BAD_CONSTRUCTION = [
     (neuron.IFNode, {"surrogate_function": "ATan"}, TypeError, "surrogate_function"),
     (neuron.IFNode, {"store_v_seq": "yes"}, TypeError, "store_v_seq"),
     (neuron.IFNode, {"step_mode": "x"}, ValueError, "step_mode"),
-    (neuron.LIFNode, {"backend": "cupy"}, ValueError, r"backend.*'torch'"),
+    (neuron.LIFNode, {"backend": "cuda"}, ValueError, r"backend.*'torch'"),
+    (neuron.ParametricLIFNode, {"backend": "cupy"}, ValueError, r"backend.*'torch'"),
     (neuron.ParametricLIFNode, {"init_tau": 1.0}, ValueError, "init_tau"),
     (neuron.ParametricLIFNode, {"init_tau": "2"}, TypeError, "init_tau"),
     (neuron.ParametricLIFNode, {"decay_input": None}, TypeError, "decay_input"),
@@ -700,7 +747,8 @@ BAD_ASSIGNMENT = [
     (neuron.LIFNode, "detach_reset", "no", TypeError),
     (neuron.LIFNode, "decay_input", 0, TypeError),
     (neuron.LIFNode, "surrogate_function", 3, TypeError),
-    (neuron.LIFNode, "backend", "cupy", ValueError),
+    (neuron.LIFNode, "backend", "cuda", ValueError),
+    (neuron.OTTTLIFNode, "backend", "cupy", ValueError),
     (neuron.LIFNode, "step_mode", "t", ValueError),
     (neuron.LIFNode, "store_v_seq", None, TypeError),
     (neuron.ParametricLIFNode, "tau", 0.9, ValueError),

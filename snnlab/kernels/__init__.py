@@ -111,3 +111,9 @@ __all__ = [
 
 # CUDA tensors: route the kernels above to the CuPy kernels when CuPy is installed (imports no CuPy itself).
 from . import cuda as cuda
+
+# CPU tensors: route the kernels above to the fused numba loops (``snnlab.kernels.cpu``). Registering
+# imports neither numba nor the loops; the first call of a kernel does. Without numba it is a no-op.
+from .cpu import dispatch_kernels as _cpu_kernels
+
+_cpu_kernels.register()

@@ -1,21 +1,26 @@
 """CPU fast path: fused IF / LIF kernels compiled with numba (``backend='cpu'``).
 
-One call runs all ``T`` steps of a layer with ``V`` kept in cache, in
-parallel over chunks of neurons, forward and backward (BPTT inside one
-call), for float32 and float64 tensors; spikes equal the torch reference
-bit for bit (see :mod:`.loops` for the equations). Nothing is compiled at
-install time: numba compiles each loop on first use and caches the machine
-code on disk (``cache=True``), so later processes load it.
+One call runs all ``T`` steps of a layer with ``V`` kept in cache, forward and
+backward (BPTT inside one call), for float32 and float64 tensors; spikes
+equal the torch reference bit for bit (see :mod:`.loops` for the equations).
+Large calls are split over ``torch.get_num_threads()`` threads.
 
-Importing this package does not import numba; :func:`available` says
-whether it can be imported, and :func:`load_loops` imports it on first use.
+Nothing is compiled at install or import time. A call compiles only the
+small loop it runs (one per charge mode forward, one per surrogate backward,
+each ~0.3 s of CPU; the first one in a process also pays numba's ~0.4 s
+start-up) and numba caches the machine code on disk (``cache=True``), so
+later processes load it instead. ``import snnlab.neuron`` /
+``import snnlab.kernels`` do not import numba; :func:`available` says whether
+it can be imported, and :func:`load_loops` imports it on first use.
 
-* :mod:`.params` -- packing of scalars and switches for the loops;
-* :mod:`.loops` -- the numba loops (imports numba);
-* :mod:`.ops` -- torch-tensor wrappers (zero-copy views, output allocation);
+* :mod:`.params` -- packing of scalars for the loops;
+* :mod:`.loops` -- the numba loops and their factories (imports numba);
+* :mod:`.ops` -- torch-tensor wrappers (zero-copy views, output allocation, threads);
 * :mod:`.autograd` -- :class:`~.autograd.FusedNeuronFunction`, BPTT in one call;
 * :mod:`.node_backend` -- the ``'cpu'`` backend of :class:`snnlab.neuron.IFNode` / ``LIFNode``;
-* :mod:`.dispatch_kernels` -- the ``'cpu'`` entries of the ``snnlab.kernels`` dispatch table.
+* :mod:`.dispatch_kernels` -- the ``'cpu'`` entries of the ``snnlab.kernels`` dispatch table
+  (registered by ``import snnlab.kernels``);
+* :mod:`.warm` -- :func:`warm_up`, compiling a network's loops ahead of its first step.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ import importlib
 import importlib.util
 from types import ModuleType
 
-__all__ = ["INSTALL_HINT", "available", "load_loops", "require"]
+__all__ = ["INSTALL_HINT", "available", "load_loops", "require", "warm_up"]
 
 INSTALL_HINT = "the CPU fast path needs numba: pip install numba"
 
@@ -54,3 +59,10 @@ def load_loops() -> ModuleType:
         module = importlib.import_module(".loops", __name__)
         _state["loops"] = module
     return module  # type: ignore[return-value]
+
+
+def warm_up(*args, **kwargs):  # type: ignore[no-untyped-def]
+    """Compile the loops of a network's IF / LIF nodes ahead of time (see :func:`.warm.warm_up`)."""
+    from .warm import warm_up as run
+
+    return run(*args, **kwargs)

@@ -1,16 +1,16 @@
 r"""Autograd Function of the fused CPU neuron: forward and BPTT, each in one call.
 
-``spike, v_last, v_seq = FusedNeuronFunction.apply(x2, v0, p, fwd_flags, bwd_flags, store_v_seq)``
+``spike, v_last, v_seq = FusedNeuronFunction.apply(x2, v0, p, switches, store_v_seq)``
 
 * ``x2`` ``[T, N]`` and ``v0`` ``[N]``: contiguous float32 / float64 tensors;
-* ``p`` / ``fwd_flags`` / ``bwd_flags``: packed by :mod:`.params` (``fwd_flags``
-  with ``save_h`` set, and ``save_v`` when ``store_v_seq``);
+* ``p``: packed by :mod:`.params`; ``switches``: ``(charge, soft, code, detach_reset)``
+  (charge mode, soft reset, surrogate code, ``detach_reset``);
 * returns ``spike`` ``[T, N]``, ``v_last`` = :math:`V_{T-1}` ``[N]`` and
   ``v_seq`` ``[T, N]`` (an empty tensor when ``store_v_seq`` is false).
 
 The forward saves only :math:`H_t` ``[T, N]``; the backward recomputes
 :math:`S_t`, the surrogate derivative and :math:`\partial V_t/\partial H_t` from
-it and runs the reverse loop once (:func:`snnlab.kernels.cpu.loops.bptt_from_h`),
+it and runs the reverse loop once (:func:`snnlab.kernels.cpu.loops.backward_kernel`),
 adding the gradients that reach ``v_seq`` and ``v_last``. Gradients with
 respect to ``x2`` and ``v0``; no double backward.
 """
@@ -24,7 +24,6 @@ import torch
 from torch.autograd.function import once_differentiable
 
 from . import ops
-from .params import F_HAS_GRAD_V_SEQ
 
 
 class FusedNeuronFunction(torch.autograd.Function):
@@ -36,16 +35,16 @@ class FusedNeuronFunction(torch.autograd.Function):
         x2: torch.Tensor,
         v0: torch.Tensor,
         p: np.ndarray,
-        fwd_flags: np.ndarray,
-        bwd_flags: np.ndarray,
+        switches: tuple[int, bool, int, bool],
         store_v_seq: bool,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        charge, soft = switches[0], switches[1]
         spike, v_last, h_seq, v_seq = ops.forward(
-            x2.detach(), v0.detach(), p, fwd_flags, save_h=True, save_v=store_v_seq
+            x2.detach(), v0.detach(), p, charge, soft, save_h=True, save_v=store_v_seq
         )
         ctx.save_for_backward(h_seq)
         ctx.p = p
-        ctx.bwd_flags = bwd_flags
+        ctx.switches = switches
         ctx.set_materialize_grads(False)
         if v_seq is None:
             v_seq = v_last.new_empty(0)
@@ -64,15 +63,15 @@ class FusedNeuronFunction(torch.autograd.Function):
             grad_v_last = h_seq.new_zeros(n)
         else:
             grad_v_last = _plain(grad_v_last, h_seq)
-        flags = ctx.bwd_flags
         if grad_v_seq is not None and grad_v_seq.numel() > 0:
             grad_v_seq = _plain(grad_v_seq, h_seq)
-            flags = flags.copy()
-            flags[F_HAS_GRAD_V_SEQ] = 1
         else:
             grad_v_seq = None
-        grad_x, grad_v0 = ops.backward_from_h(grad_spike, grad_v_last, grad_v_seq, h_seq, ctx.p, flags)
-        return grad_x, grad_v0, None, None, None, None
+        _, soft, code, detach = ctx.switches
+        grad_x, grad_v0 = ops.backward_from_h(
+            grad_spike, grad_v_last, grad_v_seq, h_seq, ctx.p, code, soft, detach
+        )
+        return grad_x, grad_v0, None, None, None
 
 
 def _plain(grad: torch.Tensor, like: torch.Tensor) -> torch.Tensor:

@@ -18,7 +18,7 @@ import torch
 
 from .. import dispatch
 from . import available, ops
-from .params import CHARGE_IF, CHARGE_KERNEL, CHARGE_KERNEL_DETACH, flags, pack
+from .params import CHARGE_IF, CHARGE_KERNEL, CHARGE_KERNEL_DETACH, pack
 
 _NP = {torch.float32: np.float32, torch.float64: np.float64}
 
@@ -51,12 +51,11 @@ def _fwd(name: str, single: bool, charge: Callable, with_grad: bool, soft: bool)
             alpha, detach_reset, index, charge_args = 1.0, False, 0, rest
         mode, constant, dh_dx, dh_dv = charge(*charge_args)
         p = pack(_NP[x.dtype], v_threshold, v_reset, constant, dh_dx, dh_dv, index, alpha)
-        f = flags(mode, soft, index, detach_reset)
         x2, v0 = _as_seq(x, v, single)
         if with_grad:
-            spike, v_next, gsh, gvh = ops.forward_with_grads(x2, v0, p, f)
+            spike, v_next, gsh, gvh = ops.forward_with_grads(x2, v0, p, mode, soft, index, detach_reset)
             return spike.view(x.shape), v_next.view(v.shape), gsh.view(x.shape), gvh.view(x.shape)
-        spike, v_next, _, _ = ops.forward(x2, v0, p, f)
+        spike, v_next, _, _ = ops.forward(x2, v0, p, mode, soft)
         return spike.view(x.shape), v_next.view(v.shape)
 
     kernel.__name__ = f"cpu_{name}"

@@ -4,15 +4,22 @@ Arrays are 2-D ``[T, N]`` (a sequence flattened over the neuron dimensions)
 or 1-D ``[N]``, all of one dtype (float32 or float64). Every scalar
 parameter arrives in ``p`` (an array of that dtype, see
 :mod:`snnlab.kernels.cpu.params`) so the arithmetic stays in the array's
-dtype, and every switch arrives as an int in ``flags``; one compiled
-specialisation per (loop, dtype) serves every neuron model, reset, surrogate
-and flag combination. The neurons are split in chunks of ``chunk`` that run
-in parallel; inside a chunk ``T`` is the outer loop and the state of the
-chunk (``V`` forward, :math:`\partial L/\partial V` backward) stays in the
-cache-resident output slice, so ``x`` is read and the outputs are written
-once. Each step of a chunk runs as a few short passes (charge, fire and
-reset, surrogate) whose switches are decided once per pass, so every pass
-is a straight loop that the compiler vectorizes. ``fastmath`` is off: each
+dtype. The charge mode and the surrogate are compile-time constants: a
+factory below builds one small loop per mode (forward) or surrogate
+(backward), on first use only, and numba prunes the branches of the others
+before compiling it, so a call compiles just the code it runs. The reset
+kind, ``detach_reset`` and which sequences to save are run-time switches.
+The compiled code is cached on disk (``cache=True``; the compile-time
+switches are part of the cache key), so later processes load it.
+
+A loop covers the neurons ``lo:hi`` (the caller may run disjoint ranges on
+several threads: the loops release the GIL), in chunks of ``chunk``; inside a
+chunk ``T`` is the outer loop and the state of the chunk (``V`` forward,
+:math:`\partial L/\partial V` backward) stays in the cache-resident output
+slice, so ``x`` is read and the outputs are written once. Each step of a
+chunk runs as a few short passes over 1-D slices (charge, fire and reset,
+surrogate, chain rule), each a separately compiled straight loop that the
+compiler vectorizes and that every kernel shares. ``fastmath`` is off: each
 step performs the same IEEE operations in the same order as the torch
 reference, so spikes are bitwise equal.
 
@@ -35,244 +42,180 @@ derivative at :math:`H_t - V_{th}`:
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
 
 import numba
 import numpy as np
 
-from .params import (
-    F_CHARGE,
-    F_DETACH,
-    F_HAS_GRAD_V_SEQ,
-    F_SAVE_H,
-    F_SAVE_V,
-    F_SOFT,
-    F_SURROGATE,
-    P_DH_DV,
-    P_DH_DX,
-    P_ONE,
-    P_S0,
-    P_S1,
-    P_S2,
-    P_TAU,
-    P_V_RESET,
-    P_V_TH,
-    P_ZERO,
-)
+from .params import P_DH_DV, P_DH_DX, P_ONE, P_S0, P_S1, P_S2, P_TAU, P_V_RESET, P_V_TH, P_ZERO
 
-_JIT = {"cache": True, "fastmath": False, "nogil": True, "boundscheck": False}
+_JIT = {"cache": True, "fastmath": False, "nogil": True, "boundscheck": False, "error_model": "numpy"}
+
+# ------------------------------------------------------------------ charge passes: hb := H_t of a chunk
 
 
-@numba.njit(inline="always", **_JIT)
-def _charge(mode, x, v, c, vr):
-    if mode == 0:  # IF: V + X
-        return v + x
-    if mode == 1:  # LIF, decay_input: V + (X - (V - V_reset)) / tau
-        return v + (x - (v - vr)) / c
-    if mode == 2:  # LIF, no decay_input, V_reset = 0: V * (1 - 1/tau) + X
-        return v * c + x
-    if mode == 3:  # LIF, no decay_input: V - (V - V_reset) / tau + X
-        return v - (v - vr) / c + x
-    if mode == 4:  # kernel LIF: V + (X - (V - V_reset)) * (1/tau)
-        return v + (x - (v - vr)) * c
-    # mode 5, kernel LIF, input not decayed: V + X + (V_reset - V) * (1/tau)
-    return v + x + (vr - v) * c
-
-
-@numba.njit(inline="always", **_JIT)
-def _surrogate_grad(code, z, s0, s1, s2, one, zero):
-    if code == 0:  # ATan: (alpha/2) / (1 + (pi/2 alpha z)^2)
-        u = s1 * z
-        return s0 / (one + u * u)
-    if code == 1:  # Sigmoid: alpha sg (1 - sg), sg = 1 / (1 + exp(-alpha z))
-        sg = one / (one + math.exp(-(s0 * z)))
-        return s0 * sg * (one - sg)
-    if code == 2:  # PiecewiseQuadratic: alpha - alpha^2 |z| inside |z| <= 1/alpha
-        a = abs(z)
-        if a > s2:
-            return zero
-        return s0 - s1 * a
-    if code == 3:  # PiecewiseExp: (alpha/2) exp(-alpha |z|)
-        return s0 * math.exp(s1 * abs(z))
-    if code == 4:  # SoftSign: 1 / (2 alpha (1/alpha + |z|)^2)
-        u = s1 + abs(z)
-        return one / (s0 * (u * u))
-    if code == 5:  # SuperSpike: alpha / (|z| + 1)^2
-        u = abs(z) + one
-        return s0 / (u * u)
-    if code == 6:  # Erf: alpha/sqrt(pi) exp(-(alpha z)^2)
-        u = s1 * z
-        return s0 * math.exp(-(u * u))
-    # code 7, Rect: alpha [|z| < 1/(2 alpha)]
-    if abs(z) < s1:
-        return s0
-    return zero
-
-
-@numba.njit(inline="always", **_JIT)
-def _grad_v_to_h(soft, detach, spiked, h, sg, vth, vr, one, zero):
-    if soft:
-        if detach:
-            return one
-        return one - vth * sg
-    keep = zero if spiked else one
-    if detach:
-        return keep
-    return keep + (vr - h) * sg
-
-
-# ------------------------------------------------------------------ passes over one chunk-step
-
-
-@numba.njit(inline="always", **_JIT)
-def _charge_rows(mode, xt, v, hb, c, vr):
+@numba.njit(**_JIT)
+def _charge_if(xt, v, hb, c, vr):
+    """Mode 0, IF: :math:`V + X`."""
     for i in range(hb.shape[0]):
-        hb[i] = _charge(mode, xt[i], v[i], c, vr)
+        hb[i] = v[i] + xt[i]
 
 
-@numba.njit(inline="always", **_JIT)
-def _charge_pass(mode, xt, v, hb, c, vr):
-    """``hb`` := :math:`H_t` of the chunk, one straight loop per charge mode."""
-    if mode == 0:
-        _charge_rows(0, xt, v, hb, c, vr)
-    elif mode == 1:
-        _charge_rows(1, xt, v, hb, c, vr)
-    elif mode == 2:
-        _charge_rows(2, xt, v, hb, c, vr)
-    elif mode == 3:
-        _charge_rows(3, xt, v, hb, c, vr)
-    elif mode == 4:
-        _charge_rows(4, xt, v, hb, c, vr)
-    else:
-        _charge_rows(5, xt, v, hb, c, vr)
-
-
-@numba.njit(inline="always", **_JIT)
-def _fire_pass(soft, hb, st, v, vth, vr, one, zero):
-    """``st`` := :math:`S_t`, ``v`` := :math:`V_t` from ``hb`` = :math:`H_t`."""
-    if soft:
-        for i in range(hb.shape[0]):
-            h = hb[i]
-            spiked = h - vth >= zero
-            st[i] = one if spiked else zero
-            v[i] = (h - vth) if spiked else h
-    else:
-        for i in range(hb.shape[0]):
-            h = hb[i]
-            spiked = h - vth >= zero
-            st[i] = one if spiked else zero
-            v[i] = vr if spiked else h
-
-
-@numba.njit(inline="always", **_JIT)
-def _surrogate_rows(code, hb, out, vth, s0, s1, s2, one, zero):
+@numba.njit(**_JIT)
+def _charge_div(xt, v, hb, c, vr):
+    """Mode 1, LIF with ``decay_input``: :math:`V + (X - (V - V_{reset})) / \\tau`."""
     for i in range(hb.shape[0]):
-        out[i] = _surrogate_grad(code, hb[i] - vth, s0, s1, s2, one, zero)
+        hb[i] = v[i] + (xt[i] - (v[i] - vr)) / c
 
 
-@numba.njit(inline="always", **_JIT)
-def _surrogate_pass(code, hb, out, vth, s0, s1, s2, one, zero):
-    """``out`` := :math:`g'(H_t - V_{th})`, one straight loop per surrogate."""
-    if code == 0:
-        _surrogate_rows(0, hb, out, vth, s0, s1, s2, one, zero)
-    elif code == 1:
-        _surrogate_rows(1, hb, out, vth, s0, s1, s2, one, zero)
-    elif code == 2:
-        _surrogate_rows(2, hb, out, vth, s0, s1, s2, one, zero)
-    elif code == 3:
-        _surrogate_rows(3, hb, out, vth, s0, s1, s2, one, zero)
-    elif code == 4:
-        _surrogate_rows(4, hb, out, vth, s0, s1, s2, one, zero)
-    elif code == 5:
-        _surrogate_rows(5, hb, out, vth, s0, s1, s2, one, zero)
-    elif code == 6:
-        _surrogate_rows(6, hb, out, vth, s0, s1, s2, one, zero)
-    else:
-        _surrogate_rows(7, hb, out, vth, s0, s1, s2, one, zero)
+@numba.njit(**_JIT)
+def _charge_keep(xt, v, hb, c, vr):
+    """Mode 2, LIF without ``decay_input``, :math:`V_{reset} = 0`: :math:`V (1 - 1/\\tau) + X`."""
+    for i in range(hb.shape[0]):
+        hb[i] = v[i] * c + xt[i]
 
 
-@numba.njit(inline="always", **_JIT)
-def _v_to_h_rows(soft, detach, hb, sg, out, vth, vr, one, zero):
+@numba.njit(**_JIT)
+def _charge_leak_div(xt, v, hb, c, vr):
+    """Mode 3, LIF without ``decay_input``: :math:`V - (V - V_{reset}) / \\tau + X`."""
+    for i in range(hb.shape[0]):
+        hb[i] = v[i] - (v[i] - vr) / c + xt[i]
+
+
+@numba.njit(**_JIT)
+def _charge_kernel(xt, v, hb, c, vr):
+    """Mode 4, ``LIF_*`` kernels: :math:`V + (X - (V - V_{reset}))\\,(1/\\tau)`."""
+    for i in range(hb.shape[0]):
+        hb[i] = v[i] + (xt[i] - (v[i] - vr)) * c
+
+
+@numba.njit(**_JIT)
+def _charge_kernel_detach(xt, v, hb, c, vr):
+    """Mode 5, ``LIF_*`` kernels with ``detach_input``: :math:`V + X + (V_{reset} - V)\\,(1/\\tau)`."""
+    for i in range(hb.shape[0]):
+        hb[i] = v[i] + xt[i] + (vr - v[i]) * c
+
+
+# ------------------------------------------------------------------ fire and reset: st := S_t, v := V_t
+
+
+@numba.njit(**_JIT)
+def _fire_hard(hb, st, v, vth, vr, one, zero):
+    """:math:`S = [H - V_{th} \\ge 0]`, :math:`V = V_{reset}` where :math:`S = 1`, else :math:`H`."""
     for i in range(hb.shape[0]):
         h = hb[i]
-        out[i] = _grad_v_to_h(soft, detach, h - vth >= zero, h, sg[i], vth, vr, one, zero)
+        spiked = h - vth >= zero
+        st[i] = one if spiked else zero
+        v[i] = vr if spiked else h
 
 
-@numba.njit(inline="always", **_JIT)
-def _v_to_h_pass(soft, detach, hb, sg, out, vth, vr, one, zero):
-    """``out`` := :math:`\\partial V_t/\\partial H_t` for the reset and ``detach_reset``."""
+@numba.njit(**_JIT)
+def _fire_soft(hb, st, v, vth, vr, one, zero):
+    """:math:`S = [H - V_{th} \\ge 0]`, :math:`V = H - V_{th}` where :math:`S = 1`, else :math:`H`."""
+    for i in range(hb.shape[0]):
+        h = hb[i]
+        spiked = h - vth >= zero
+        st[i] = one if spiked else zero
+        v[i] = (h - vth) if spiked else h
+
+
+# ------------------------------------------------------------------ surrogate passes: out := g'(H - V_th)
+
+
+@numba.njit(**_JIT)
+def _sg_atan(hb, out, vth, s0, s1, s2, one, zero):
+    """ATan: :math:`(\\alpha/2) / (1 + (\\pi/2\\,\\alpha z)^2)`."""
+    for i in range(hb.shape[0]):
+        u = s1 * (hb[i] - vth)
+        out[i] = s0 / (one + u * u)
+
+
+@numba.njit(**_JIT)
+def _sg_sigmoid(hb, out, vth, s0, s1, s2, one, zero):
+    """Sigmoid: :math:`\\alpha\\,\\sigma (1 - \\sigma)`, :math:`\\sigma = 1/(1 + e^{-\\alpha z})`."""
+    for i in range(hb.shape[0]):
+        sg = one / (one + math.exp(-(s0 * (hb[i] - vth))))
+        out[i] = s0 * sg * (one - sg)
+
+
+@numba.njit(**_JIT)
+def _sg_piecewise_quadratic(hb, out, vth, s0, s1, s2, one, zero):
+    """PiecewiseQuadratic: :math:`\\alpha - \\alpha^2 |z|` inside :math:`|z| \\le 1/\\alpha`, else 0."""
+    for i in range(hb.shape[0]):
+        a = abs(hb[i] - vth)
+        out[i] = zero if a > s2 else s0 - s1 * a
+
+
+@numba.njit(**_JIT)
+def _sg_piecewise_exp(hb, out, vth, s0, s1, s2, one, zero):
+    """PiecewiseExp: :math:`(\\alpha/2)\\,e^{-\\alpha |z|}`."""
+    for i in range(hb.shape[0]):
+        out[i] = s0 * math.exp(s1 * abs(hb[i] - vth))
+
+
+@numba.njit(**_JIT)
+def _sg_soft_sign(hb, out, vth, s0, s1, s2, one, zero):
+    """SoftSign: :math:`1 / (2\\alpha (1/\\alpha + |z|)^2)`."""
+    for i in range(hb.shape[0]):
+        u = s1 + abs(hb[i] - vth)
+        out[i] = one / (s0 * (u * u))
+
+
+@numba.njit(**_JIT)
+def _sg_super_spike(hb, out, vth, s0, s1, s2, one, zero):
+    """SuperSpike: :math:`\\alpha / (|z| + 1)^2`."""
+    for i in range(hb.shape[0]):
+        u = abs(hb[i] - vth) + one
+        out[i] = s0 / (u * u)
+
+
+@numba.njit(**_JIT)
+def _sg_erf(hb, out, vth, s0, s1, s2, one, zero):
+    """Erf: :math:`\\alpha/\\sqrt{\\pi}\\,e^{-(\\alpha z)^2}`."""
+    for i in range(hb.shape[0]):
+        u = s1 * (hb[i] - vth)
+        out[i] = s0 * math.exp(-(u * u))
+
+
+@numba.njit(**_JIT)
+def _sg_rect(hb, out, vth, s0, s1, s2, one, zero):
+    """Rect: :math:`\\alpha\\,[|z| < 1/(2\\alpha)]`."""
+    for i in range(hb.shape[0]):
+        out[i] = s0 if abs(hb[i] - vth) < s1 else zero
+
+
+# ------------------------------------------------------------------ backward passes
+
+
+@numba.njit(**_JIT)
+def _v_to_h(soft, detach, hb, sg, out, vth, vr, one, zero):
+    """``out`` := :math:`\\partial V_t/\\partial H_t` for the reset kind and ``detach_reset``.
+
+    Soft: :math:`1 - V_{th} g'` (1 detached); hard: :math:`1 - S + (V_{reset} - H) g'`
+    (:math:`1 - S` detached).
+    """
+    n = hb.shape[0]
     if soft:
         if detach:
-            _v_to_h_rows(True, True, hb, sg, out, vth, vr, one, zero)
+            for i in range(n):
+                out[i] = one
         else:
-            _v_to_h_rows(True, False, hb, sg, out, vth, vr, one, zero)
+            for i in range(n):
+                out[i] = one - vth * sg[i]
     elif detach:
-        _v_to_h_rows(False, True, hb, sg, out, vth, vr, one, zero)
+        for i in range(n):
+            out[i] = zero if hb[i] - vth >= zero else one
     else:
-        _v_to_h_rows(False, False, hb, sg, out, vth, vr, one, zero)
+        for i in range(n):
+            h = hb[i]
+            keep = zero if h - vth >= zero else one
+            out[i] = keep + (vr - h) * sg[i]
 
 
-@numba.njit(inline="always", **_JIT)
-def _forward_chunk(x, v0, spike, v_last, h_seq, v_seq, p, flags, lo, hi):
-    """All ``T`` steps of neurons ``lo:hi``; ``v_last[lo:hi]`` holds ``V`` between steps."""
-    mode, soft, save_h, save_v = flags[F_CHARGE], flags[F_SOFT], flags[F_SAVE_H], flags[F_SAVE_V]
-    vth, vr, c, one, zero = p[P_V_TH], p[P_V_RESET], p[P_TAU], p[P_ONE], p[P_ZERO]
-    v = v_last[lo:hi]
-    v[:] = v0[lo:hi]
-    hb = np.empty(hi - lo, dtype=x.dtype)
-    for t in range(x.shape[0]):
-        _charge_pass(mode, x[t, lo:hi], v, hb, c, vr)
-        if save_h:
-            h_seq[t, lo:hi] = hb
-        _fire_pass(soft, hb, spike[t, lo:hi], v, vth, vr, one, zero)
-        if save_v:
-            v_seq[t, lo:hi] = v
-
-
-@numba.njit(inline="always", **_JIT)
-def _forward_grads_chunk(x, v0, spike, v_last, gsh, gvh, p, flags, lo, hi):
-    """:func:`_forward_chunk` that also writes dS/dH and dV/dH of every step."""
-    mode, soft, code, detach = flags[F_CHARGE], flags[F_SOFT], flags[F_SURROGATE], flags[F_DETACH]
-    vth, vr, c, one, zero = p[P_V_TH], p[P_V_RESET], p[P_TAU], p[P_ONE], p[P_ZERO]
-    s0, s1, s2 = p[P_S0], p[P_S1], p[P_S2]
-    v = v_last[lo:hi]
-    v[:] = v0[lo:hi]
-    hb = np.empty(hi - lo, dtype=x.dtype)
-    sb = np.empty(hi - lo, dtype=x.dtype)
-    gb = np.empty(hi - lo, dtype=x.dtype)
-    for t in range(x.shape[0]):
-        _charge_pass(mode, x[t, lo:hi], v, hb, c, vr)
-        _fire_pass(soft, hb, spike[t, lo:hi], v, vth, vr, one, zero)
-        _surrogate_pass(code, hb, sb, vth, s0, s1, s2, one, zero)
-        _v_to_h_pass(soft, detach, hb, sb, gb, vth, vr, one, zero)
-        gsh[t, lo:hi] = sb
-        gvh[t, lo:hi] = gb
-
-
-@numba.njit(inline="always", **_JIT)
-def _backward_chunk(grad_spike, grad_v_last, grad_v_seq, h_seq, grad_x, grad_v0, p, flags, lo, hi):
-    """Reverse loop over ``T`` for neurons ``lo:hi``; ``grad_v0[lo:hi]`` holds dL/dV between steps."""
-    soft, code, detach, has_gvs = flags[F_SOFT], flags[F_SURROGATE], flags[F_DETACH], flags[F_HAS_GRAD_V_SEQ]
-    vth, vr, dhdx, dhdv = p[P_V_TH], p[P_V_RESET], p[P_DH_DX], p[P_DH_DV]
-    s0, s1, s2, one, zero = p[P_S0], p[P_S1], p[P_S2], p[P_ONE], p[P_ZERO]
-    gv = grad_v0[lo:hi]
-    gv[:] = grad_v_last[lo:hi]
-    hb = np.empty(hi - lo, dtype=h_seq.dtype)
-    sb = np.empty(hi - lo, dtype=h_seq.dtype)
-    gb = np.empty(hi - lo, dtype=h_seq.dtype)
-    for t in range(h_seq.shape[0] - 1, -1, -1):
-        hb[:] = h_seq[t, lo:hi]
-        if has_gvs:
-            gvst = grad_v_seq[t, lo:hi]
-            for i in range(gv.shape[0]):
-                gv[i] = gv[i] + gvst[i]
-        _surrogate_pass(code, hb, sb, vth, s0, s1, s2, one, zero)
-        _v_to_h_pass(soft, detach, hb, sb, gb, vth, vr, one, zero)
-        _chain_rows(grad_spike[t, lo:hi], sb, gb, grad_x[t, lo:hi], gv, dhdx, dhdv)
-
-
-@numba.njit(inline="always", **_JIT)
-def _chain_rows(gst, gsht, gvht, gxt, gv, dhdx, dhdv):
+@numba.njit(**_JIT)
+def _chain(gst, gsht, gvht, gxt, gv, dhdx, dhdv):
     """dL/dH = dL/dS dS/dH + dL/dV dV/dH; ``gxt`` := dL/dH dH/dX; ``gv`` := dL/dH dH/dV."""
     for i in range(gv.shape[0]):
         gh = gst[i] * gsht[i] + gv[i] * gvht[i]
@@ -280,87 +223,199 @@ def _chain_rows(gst, gsht, gvht, gxt, gv, dhdx, dhdv):
         gv[i] = gh * dhdv
 
 
-@numba.njit(inline="always", **_JIT)
-def _backward_grads_chunk(grad_spike, grad_v_next, gsh, gvh, grad_x, grad_v0, p, lo, hi):
-    """Reverse loop from saved dS/dH and dV/dH for neurons ``lo:hi``."""
-    dhdx, dhdv = p[P_DH_DX], p[P_DH_DV]
-    gv = grad_v0[lo:hi]
-    gv[:] = grad_v_next[lo:hi]
-    for t in range(gsh.shape[0] - 1, -1, -1):
-        _chain_rows(grad_spike[t, lo:hi], gsh[t, lo:hi], gvh[t, lo:hi], grad_x[t, lo:hi], gv, dhdx, dhdv)
+@numba.njit(**_JIT)
+def _add(gv, gvst):
+    """``gv`` += ``gvst`` (the gradient reaching :math:`V_t` through ``v_seq``)."""
+    for i in range(gv.shape[0]):
+        gv[i] = gv[i] + gvst[i]
 
 
-# ------------------------------------------------------------------ parallel loops over chunks
+@numba.njit(**_JIT)
+def _copy(dst, src):
+    for i in range(dst.shape[0]):
+        dst[i] = src[i]
 
 
-@numba.njit(parallel=True, **_JIT)
-def fptt(x, v0, spike, v_last, h_seq, v_seq, p, flags, chunk):
-    """Forward over ``T`` steps: ``x`` ``[T, N]``, ``v0`` ``[N]`` -> ``spike`` ``[T, N]``, ``v_last`` ``[N]``.
+# ------------------------------------------------------------------ kernel factories
+# Each factory returns a jitted closure over plain ints only (the cache key
+# includes them): the charge mode and the surrogate are compile-time
+# constants, and numba prunes the ``if <constant> == k`` chains before typing,
+# so only the passes of the selected charge / surrogate are compiled (once
+# per dtype, shared by every kernel that calls them). The reset kind and the
+# other switches are run-time bools tested once per step, so they add no
+# variants to compile.
 
-    ``h_seq`` (:math:`H_t`) and ``v_seq`` (:math:`V_t`), ``[T, N]``, are written when their flag
-    is set (otherwise they may be ``[1, 1]`` placeholders).
+
+@functools.cache
+def forward_kernel(charge: int) -> Callable:
+    """``fn(x, v0, spike, v_last, h_seq, v_seq, p, soft, save_h, save_v, lo, hi, chunk)``: forward loop.
+
+    ``T`` steps of neurons ``lo:hi`` with charge mode ``charge``: ``x`` ``[T, N]``, ``v0``
+    ``[N]`` -> ``spike`` ``[T, N]``, ``v_last`` ``[N]`` (may be ``v0`` itself: each neuron's
+    ``V`` is read before it is written); ``h_seq`` (:math:`H_t`) and ``v_seq`` (:math:`V_t`)
+    ``[T, N]`` are written when ``save_h`` / ``save_v`` (otherwise any ``[1, 1]`` array).
+    ``soft``, ``save_h``, ``save_v``: Python bools.
     """
-    n = x.shape[1]
-    for k in numba.prange((n + chunk - 1) // chunk):
-        _forward_chunk(x, v0, spike, v_last, h_seq, v_seq, p, flags, k * chunk, min(k * chunk + chunk, n))
+
+    def forward(x, v0, spike, v_last, h_seq, v_seq, p, soft, save_h, save_v, lo, hi, chunk):
+        vth, vr, c, one, zero = p[P_V_TH], p[P_V_RESET], p[P_TAU], p[P_ONE], p[P_ZERO]
+        hb = np.empty(min(chunk, hi - lo), dtype=x.dtype)
+        for c_lo in range(lo, hi, chunk):
+            c_hi = min(c_lo + chunk, hi)
+            h = hb[: c_hi - c_lo]
+            v = v_last[c_lo:c_hi]
+            _copy(v, v0[c_lo:c_hi])
+            for t in range(x.shape[0]):
+                xt = x[t, c_lo:c_hi]
+                if save_h:
+                    h = h_seq[t, c_lo:c_hi]
+                if charge == 0:
+                    _charge_if(xt, v, h, c, vr)
+                elif charge == 1:
+                    _charge_div(xt, v, h, c, vr)
+                elif charge == 2:
+                    _charge_keep(xt, v, h, c, vr)
+                elif charge == 3:
+                    _charge_leak_div(xt, v, h, c, vr)
+                elif charge == 4:
+                    _charge_kernel(xt, v, h, c, vr)
+                else:
+                    _charge_kernel_detach(xt, v, h, c, vr)
+                if soft:
+                    _fire_soft(h, spike[t, c_lo:c_hi], v, vth, vr, one, zero)
+                else:
+                    _fire_hard(h, spike[t, c_lo:c_hi], v, vth, vr, one, zero)
+                if save_v:
+                    _copy(v_seq[t, c_lo:c_hi], v)
+
+    return numba.njit(**_JIT)(forward)
 
 
-@numba.njit(parallel=True, **_JIT)
-def fptt_grads(x, v0, spike, v_last, gsh, gvh, p, flags, chunk):
-    """Forward over ``T`` steps that also writes dS/dH (``gsh``) and dV/dH (``gvh``), ``[T, N]``."""
-    n = x.shape[1]
-    for k in numba.prange((n + chunk - 1) // chunk):
-        _forward_grads_chunk(x, v0, spike, v_last, gsh, gvh, p, flags, k * chunk, min(k * chunk + chunk, n))
+@functools.cache
+def forward_grads_kernel(charge: int, code: int) -> Callable:
+    """``fn(x, v0, spike, v_last, gsh, gvh, p, soft, detach, lo, hi, chunk)``: forward writing dS/dH, dV/dH.
 
-
-@numba.njit(parallel=True, **_JIT)
-def bptt_from_h(grad_spike, grad_v_last, grad_v_seq, h_seq, grad_x, grad_v0, p, flags, chunk):
-    """Backward over ``T`` steps from the saved :math:`H_t` ``[T, N]`` (surrogate recomputed).
-
-    ``grad_spike`` ``[T, N]``, ``grad_v_last`` ``[N]``, ``grad_v_seq`` ``[T, N]`` (read when its flag is
-    set) -> ``grad_x`` ``[T, N]``, ``grad_v0`` ``[N]``.
+    As :func:`forward_kernel` with surrogate ``code``; ``gsh`` = :math:`g'(H_t - V_{th})` and
+    ``gvh`` = :math:`\\partial V_t/\\partial H_t` are ``[T, N]``; ``detach`` is ``detach_reset``.
     """
-    n = h_seq.shape[1]
-    for k in numba.prange((n + chunk - 1) // chunk):
-        _backward_chunk(
-            grad_spike, grad_v_last, grad_v_seq, h_seq, grad_x, grad_v0, p, flags,
-            k * chunk, min(k * chunk + chunk, n),
-        )  # fmt: skip
+
+    def forward_grads(x, v0, spike, v_last, gsh, gvh, p, soft, detach, lo, hi, chunk):
+        vth, vr, c, one, zero = p[P_V_TH], p[P_V_RESET], p[P_TAU], p[P_ONE], p[P_ZERO]
+        s0, s1, s2 = p[P_S0], p[P_S1], p[P_S2]
+        hb = np.empty(min(chunk, hi - lo), dtype=x.dtype)
+        for c_lo in range(lo, hi, chunk):
+            c_hi = min(c_lo + chunk, hi)
+            h = hb[: c_hi - c_lo]
+            v = v_last[c_lo:c_hi]
+            _copy(v, v0[c_lo:c_hi])
+            for t in range(x.shape[0]):
+                xt = x[t, c_lo:c_hi]
+                if charge == 0:
+                    _charge_if(xt, v, h, c, vr)
+                elif charge == 1:
+                    _charge_div(xt, v, h, c, vr)
+                elif charge == 2:
+                    _charge_keep(xt, v, h, c, vr)
+                elif charge == 3:
+                    _charge_leak_div(xt, v, h, c, vr)
+                elif charge == 4:
+                    _charge_kernel(xt, v, h, c, vr)
+                else:
+                    _charge_kernel_detach(xt, v, h, c, vr)
+                if soft:
+                    _fire_soft(h, spike[t, c_lo:c_hi], v, vth, vr, one, zero)
+                else:
+                    _fire_hard(h, spike[t, c_lo:c_hi], v, vth, vr, one, zero)
+                sg = gsh[t, c_lo:c_hi]
+                if code == 0:
+                    _sg_atan(h, sg, vth, s0, s1, s2, one, zero)
+                elif code == 1:
+                    _sg_sigmoid(h, sg, vth, s0, s1, s2, one, zero)
+                elif code == 2:
+                    _sg_piecewise_quadratic(h, sg, vth, s0, s1, s2, one, zero)
+                elif code == 3:
+                    _sg_piecewise_exp(h, sg, vth, s0, s1, s2, one, zero)
+                elif code == 4:
+                    _sg_soft_sign(h, sg, vth, s0, s1, s2, one, zero)
+                elif code == 5:
+                    _sg_super_spike(h, sg, vth, s0, s1, s2, one, zero)
+                elif code == 6:
+                    _sg_erf(h, sg, vth, s0, s1, s2, one, zero)
+                else:
+                    _sg_rect(h, sg, vth, s0, s1, s2, one, zero)
+                _v_to_h(soft, detach, h, sg, gvh[t, c_lo:c_hi], vth, vr, one, zero)
+
+    return numba.njit(**_JIT)(forward_grads)
 
 
-@numba.njit(parallel=True, **_JIT)
-def bptt_from_grads(grad_spike, grad_v_next, gsh, gvh, grad_x, grad_v0, p, chunk):
-    """Backward over ``T`` steps from saved dS/dH (``gsh``) and dV/dH (``gvh``), both ``[T, N]``."""
-    n = gsh.shape[1]
-    for k in numba.prange((n + chunk - 1) // chunk):
-        _backward_grads_chunk(grad_spike, grad_v_next, gsh, gvh, grad_x, grad_v0, p, k * chunk,
-                              min(k * chunk + chunk, n))  # fmt: skip
+@functools.cache
+def backward_kernel(code: int) -> Callable:
+    """``fn(grad_spike, grad_v_last, grad_v_seq, h_seq, grad_x, grad_v0, p, soft, detach, has_grad_v_seq,
+    lo, hi, chunk)``: BPTT from :math:`H_t` with surrogate ``code``.
+
+    ``grad_spike`` ``[T, N]``, ``grad_v_last`` ``[N]``, ``grad_v_seq`` ``[T, N]`` (read when
+    ``has_grad_v_seq``), ``h_seq`` ``[T, N]`` -> ``grad_x`` ``[T, N]``, ``grad_v0`` ``[N]``. The
+    surrogate derivative and :math:`\\partial V_t/\\partial H_t` are recomputed from ``h_seq``;
+    :math:`\\partial H/\\partial X` and :math:`\\partial H/\\partial V` come from ``p``.
+    """
+
+    def backward(grad_spike, grad_v_last, grad_v_seq, h_seq, grad_x, grad_v0, p, soft, detach, has_grad_v_seq,
+                 lo, hi, chunk):  # fmt: skip
+        vth, vr, dhdx, dhdv = p[P_V_TH], p[P_V_RESET], p[P_DH_DX], p[P_DH_DV]
+        s0, s1, s2, one, zero = p[P_S0], p[P_S1], p[P_S2], p[P_ONE], p[P_ZERO]
+        m = min(chunk, hi - lo)
+        sb = np.empty(m, dtype=h_seq.dtype)
+        gb = np.empty(m, dtype=h_seq.dtype)
+        for c_lo in range(lo, hi, chunk):
+            c_hi = min(c_lo + chunk, hi)
+            sg = sb[: c_hi - c_lo]
+            gvh = gb[: c_hi - c_lo]
+            gv = grad_v0[c_lo:c_hi]
+            _copy(gv, grad_v_last[c_lo:c_hi])
+            for t in range(h_seq.shape[0] - 1, -1, -1):
+                h = h_seq[t, c_lo:c_hi]
+                if has_grad_v_seq:
+                    _add(gv, grad_v_seq[t, c_lo:c_hi])
+                if code == 0:
+                    _sg_atan(h, sg, vth, s0, s1, s2, one, zero)
+                elif code == 1:
+                    _sg_sigmoid(h, sg, vth, s0, s1, s2, one, zero)
+                elif code == 2:
+                    _sg_piecewise_quadratic(h, sg, vth, s0, s1, s2, one, zero)
+                elif code == 3:
+                    _sg_piecewise_exp(h, sg, vth, s0, s1, s2, one, zero)
+                elif code == 4:
+                    _sg_soft_sign(h, sg, vth, s0, s1, s2, one, zero)
+                elif code == 5:
+                    _sg_super_spike(h, sg, vth, s0, s1, s2, one, zero)
+                elif code == 6:
+                    _sg_erf(h, sg, vth, s0, s1, s2, one, zero)
+                else:
+                    _sg_rect(h, sg, vth, s0, s1, s2, one, zero)
+                _v_to_h(soft, detach, h, sg, gvh, vth, vr, one, zero)
+                _chain(grad_spike[t, c_lo:c_hi], sg, gvh, grad_x[t, c_lo:c_hi], gv, dhdx, dhdv)
+
+    return numba.njit(**_JIT)(backward)
 
 
-# ------------------------------------------------------------------ serial forms for small calls
-# One chunk holding every neuron, on the calling thread: a call of a few
-# thousand neuron-steps costs less than waking the worker threads.
+@functools.cache
+def backward_grads_kernel() -> Callable:
+    """``fn(grad_spike, grad_v_next, gsh, gvh, grad_x, grad_v0, p, lo, hi, chunk)``: BPTT from dS/dH, dV/dH.
 
+    :math:`\\partial L/\\partial H_t = \\partial L/\\partial S_t\\,` ``gsh`` :math:`+
+    \\partial L/\\partial V_t\\,` ``gvh``; all sequences ``[T, N]``, states ``[N]``.
+    """
 
-@numba.njit(**_JIT)
-def fptt_serial(x, v0, spike, v_last, h_seq, v_seq, p, flags):
-    """:func:`fptt` on the calling thread."""
-    _forward_chunk(x, v0, spike, v_last, h_seq, v_seq, p, flags, 0, x.shape[1])
+    def backward_grads(grad_spike, grad_v_next, gsh, gvh, grad_x, grad_v0, p, lo, hi, chunk):
+        dhdx, dhdv = p[P_DH_DX], p[P_DH_DV]
+        for c_lo in range(lo, hi, chunk):
+            c_hi = min(c_lo + chunk, hi)
+            gv = grad_v0[c_lo:c_hi]
+            _copy(gv, grad_v_next[c_lo:c_hi])
+            for t in range(gsh.shape[0] - 1, -1, -1):
+                _chain(
+                    grad_spike[t, c_lo:c_hi], gsh[t, c_lo:c_hi], gvh[t, c_lo:c_hi], grad_x[t, c_lo:c_hi],
+                    gv, dhdx, dhdv,
+                )  # fmt: skip
 
-
-@numba.njit(**_JIT)
-def fptt_grads_serial(x, v0, spike, v_last, gsh, gvh, p, flags):
-    """:func:`fptt_grads` on the calling thread."""
-    _forward_grads_chunk(x, v0, spike, v_last, gsh, gvh, p, flags, 0, x.shape[1])
-
-
-@numba.njit(**_JIT)
-def bptt_from_h_serial(grad_spike, grad_v_last, grad_v_seq, h_seq, grad_x, grad_v0, p, flags):
-    """:func:`bptt_from_h` on the calling thread."""
-    _backward_chunk(grad_spike, grad_v_last, grad_v_seq, h_seq, grad_x, grad_v0, p, flags, 0, h_seq.shape[1])
-
-
-@numba.njit(**_JIT)
-def bptt_from_grads_serial(grad_spike, grad_v_next, gsh, gvh, grad_x, grad_v0, p):
-    """:func:`bptt_from_grads` on the calling thread."""
-    _backward_grads_chunk(grad_spike, grad_v_next, gsh, gvh, grad_x, grad_v0, p, 0, gsh.shape[1])
+    return numba.njit(**_JIT)(backward_grads)

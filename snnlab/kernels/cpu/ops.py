@@ -1,26 +1,49 @@
-"""Torch-tensor wrappers around the numba loops (zero-copy, preallocated outputs).
+"""Torch-tensor wrappers around the numba loops (zero-copy views, preallocated outputs).
 
 Inputs are made contiguous and handed to numba as NumPy views of the same
 memory (``tensor.numpy()``); outputs are allocated once per call with
 ``torch.empty`` and written in place by the loops. Sequences are 2-D
 ``[T, N]`` (a ``[T, N, ...]`` tensor flattened over the neuron
 dimensions), states 1-D ``[N]``.
+
+:func:`launch` runs a loop over all neurons: on the calling thread for
+calls of up to :data:`SMALL` neuron-steps, otherwise split into
+``torch.get_num_threads()`` disjoint neuron ranges on a thread pool (the
+loops release the GIL). The first call of a loop for a dtype always runs on
+the calling thread, so compilation happens once, there.
 """
 
 from __future__ import annotations
+
+import ctypes
+import os
+import sys
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import numpy as np
 import torch
 
 from . import load_loops
 
-#: Neurons per parallel work item: ``V`` of one chunk stays in the L1 cache.
+#: Neurons per chunk inside a loop: ``V`` of one chunk stays in the L1 cache.
 CHUNK = {torch.float32: 2048, torch.float64: 1024}
 
-#: Up to this many neuron-steps a call runs on the calling thread (no thread-pool wake-up).
-SMALL = 1 << 16
+#: Up to this many neuron-steps a call runs on the calling thread (a thread-pool hand-off costs ~20 us).
+SMALL = 1 << 18
 
+#: Outputs of at least this many bytes ask Linux for transparent huge pages (``madvise``): the
+#: first write into a fresh 256 MiB output then costs ~14 ms of page faults instead of ~80 ms.
+HUGE_PAGE_MIN = 1 << 24
+
+_HUGE_PAGE = 1 << 21
+_MADV_HUGEPAGE = 14
 _PLACEHOLDERS: dict[torch.dtype, np.ndarray] = {}
+_RAN: set[tuple[Callable, torch.dtype]] = set()
+_POOL: dict[str, Any] = {}
+_POOL_LOCK = threading.Lock()
 
 
 def placeholder(dtype: torch.dtype) -> np.ndarray:
@@ -32,16 +55,104 @@ def placeholder(dtype: torch.dtype) -> np.ndarray:
     return arr
 
 
+def _load_madvise() -> Callable | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).madvise
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
+    fn.restype = ctypes.c_int
+    return fn
+
+
+_MADVISE = _load_madvise()
+
+
+def empty_like(t: torch.Tensor) -> torch.Tensor:
+    """``torch.empty_like(t)`` (contiguous ``t``); large outputs are hinted to use huge pages.
+
+    The hint (``madvise(MADV_HUGEPAGE)`` over the 2 MiB-aligned interior of the new buffer,
+    before anything touches it) only changes how the kernel backs the memory; without Linux or
+    with huge pages disabled it does nothing.
+    """
+    out = torch.empty_like(t)
+    nbytes = out.numel() * out.element_size()
+    if nbytes >= HUGE_PAGE_MIN and _MADVISE is not None:
+        ptr = out.data_ptr()
+        lo = -(-ptr // _HUGE_PAGE) * _HUGE_PAGE
+        hi = (ptr + nbytes) // _HUGE_PAGE * _HUGE_PAGE
+        if hi > lo:
+            _MADVISE(lo, hi - lo, _MADV_HUGEPAGE)
+    return out
+
+
 def is_small(n_steps: int, n: int) -> bool:
-    """Whether a ``[n_steps, n]`` call runs on the calling thread."""
+    """Whether a ``[n_steps, n]`` call runs on the calling thread only."""
     return n_steps * n <= SMALL
+
+
+def _pool(workers: int) -> ThreadPoolExecutor:
+    pool = _POOL.get("pool")
+    if pool is None or _POOL.get("workers") != workers:
+        with _POOL_LOCK:
+            pool = _POOL.get("pool")
+            if pool is None or _POOL.get("workers") != workers:
+                old = pool
+                pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="snnlab-cpu")
+                _POOL.update(pool=pool, workers=workers)
+                if old is not None:
+                    old.shutdown(wait=False)
+    return pool
+
+
+def _forget_pool() -> None:  # in a forked child the parent's threads do not exist
+    _POOL.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
+
+
+def threads() -> int:
+    """Threads a large call is split over (``torch.get_num_threads()``)."""
+    return torch.get_num_threads()
+
+
+def ranges(n: int, parts: int, chunk: int) -> list[tuple[int, int]]:
+    """``n`` neurons as at most ``parts`` contiguous ``(lo, hi)`` ranges, all but the last whole chunks."""
+    n_chunks = -(-n // chunk)
+    per = -(-n_chunks // max(parts, 1)) * chunk
+    return [(lo, min(lo + per, n)) for lo in range(0, n, per)]
+
+
+def launch(fn: Callable, n_steps: int, n: int, dtype: torch.dtype, args: tuple) -> None:
+    """Run ``fn(*args, lo, hi, chunk)`` over the neurons ``0:n`` of a ``[n_steps, n]`` call."""
+    chunk = CHUNK[dtype]
+    if n_steps * n > SMALL and n > chunk:
+        workers = threads()
+        if workers > 1 and (fn, dtype) in _RAN:
+            parts = ranges(n, workers, chunk)
+            if len(parts) > 1:
+                pool = _pool(workers - 1)
+                futures = [pool.submit(fn, *args, lo, hi, chunk) for lo, hi in parts[1:]]
+                try:
+                    fn(*args, parts[0][0], parts[0][1], chunk)
+                finally:
+                    for future in futures:
+                        future.result()
+                return
+    fn(*args, 0, n, chunk)
+    _RAN.add((fn, dtype))
 
 
 def forward(
     x2: torch.Tensor,
     v0: torch.Tensor,
     p: np.ndarray,
-    flags: np.ndarray,
+    charge: int,
+    soft: bool,
     *,
     save_h: bool = False,
     save_v: bool = False,
@@ -49,16 +160,17 @@ def forward(
     """Run the forward loop on contiguous ``x2`` ``[T, N]`` and ``v0`` ``[N]``.
 
     Returns ``(spike [T, N], v_last [N], h_seq, v_seq)``; ``h_seq`` (:math:`H_t`) and
-    ``v_seq`` (:math:`V_t`) are ``[T, N]`` when requested, else ``None``. ``flags``
-    must carry the matching save switches.
+    ``v_seq`` (:math:`V_t`) are ``[T, N]`` when requested, else ``None``.
     """
     n_steps, n = x2.shape
     dtype = x2.dtype
-    spike = torch.empty_like(x2)
+    save_h, save_v = bool(save_h), bool(save_v)
+    spike = empty_like(x2)
     v_last = torch.empty_like(v0)
     dummy = placeholder(dtype)
-    h_seq = torch.empty_like(x2) if save_h else None
-    v_seq = torch.empty_like(x2) if save_v else None
+    h_seq = empty_like(x2) if save_h else None
+    v_seq = empty_like(x2) if save_v else None
+    fn = load_loops().forward_kernel(int(charge))
     args = (
         x2.numpy(),
         v0.numpy(),
@@ -67,34 +179,30 @@ def forward(
         dummy if h_seq is None else h_seq.numpy(),
         dummy if v_seq is None else v_seq.numpy(),
         p,
-        flags,
+        bool(soft),
+        save_h,
+        save_v,
     )
-    compiled = load_loops()
-    if is_small(n_steps, n):
-        compiled.fptt_serial(*args)
-    else:
-        compiled.fptt(*args, CHUNK[dtype])
+    launch(fn, n_steps, n, dtype, args)
     return spike, v_last, h_seq, v_seq
 
 
 def forward_with_grads(
-    x2: torch.Tensor, v0: torch.Tensor, p: np.ndarray, flags: np.ndarray
+    x2: torch.Tensor, v0: torch.Tensor, p: np.ndarray, charge: int, soft: bool, code: int, detach: bool
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Forward that also returns dS/dH and dV/dH: ``(spike, v_last, grad_s_to_h, grad_v_to_h)``.
 
     ``x2`` ``[T, N]``, ``v0`` ``[N]`` contiguous; sequences out are ``[T, N]``, ``v_last`` ``[N]``.
     """
     n_steps, n = x2.shape
-    spike = torch.empty_like(x2)
+    spike = empty_like(x2)
     v_last = torch.empty_like(v0)
-    gsh = torch.empty_like(x2)
-    gvh = torch.empty_like(x2)
-    args = (x2.numpy(), v0.numpy(), spike.numpy(), v_last.numpy(), gsh.numpy(), gvh.numpy(), p, flags)
-    compiled = load_loops()
-    if is_small(n_steps, n):
-        compiled.fptt_grads_serial(*args)
-    else:
-        compiled.fptt_grads(*args, CHUNK[x2.dtype])
+    gsh = empty_like(x2)
+    gvh = empty_like(x2)
+    fn = load_loops().forward_grads_kernel(int(charge), int(code))
+    args = (x2.numpy(), v0.numpy(), spike.numpy(), v_last.numpy(), gsh.numpy(), gvh.numpy(), p)
+    args = (*args, bool(soft), bool(detach))
+    launch(fn, n_steps, n, x2.dtype, args)
     return spike, v_last, gsh, gvh
 
 
@@ -104,31 +212,33 @@ def backward_from_h(
     grad_v_seq: torch.Tensor | None,
     h_seq: torch.Tensor,
     p: np.ndarray,
-    flags: np.ndarray,
+    code: int,
+    soft: bool,
+    detach: bool,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """BPTT from the saved ``h_seq`` ``[T, N]``: ``(grad_x [T, N], grad_v0 [N])``.
 
-    Gradient inputs must be contiguous and of ``h_seq``'s dtype; ``flags``
-    must say whether ``grad_v_seq`` is given.
+    Gradient inputs must be contiguous and of ``h_seq``'s dtype; ``grad_v_seq`` (``[T, N]``,
+    the gradient reaching every step's :math:`V_t`) may be ``None``.
     """
     n_steps, n = h_seq.shape
-    grad_x = torch.empty_like(h_seq)
+    grad_x = empty_like(h_seq)
     grad_v0 = torch.empty_like(grad_v_last)
+    has_gvs = grad_v_seq is not None
+    fn = load_loops().backward_kernel(int(code))
     args = (
         grad_spike.numpy(),
         grad_v_last.numpy(),
-        placeholder(h_seq.dtype) if grad_v_seq is None else grad_v_seq.numpy(),
+        grad_v_seq.numpy() if has_gvs else placeholder(h_seq.dtype),
         h_seq.numpy(),
         grad_x.numpy(),
         grad_v0.numpy(),
         p,
-        flags,
+        bool(soft),
+        bool(detach),
+        has_gvs,
     )
-    compiled = load_loops()
-    if is_small(n_steps, n):
-        compiled.bptt_from_h_serial(*args)
-    else:
-        compiled.bptt_from_h(*args, CHUNK[h_seq.dtype])
+    launch(fn, n_steps, n, h_seq.dtype, args)
     return grad_x, grad_v0
 
 
@@ -141,7 +251,7 @@ def backward_from_grads(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """BPTT from saved ``grad_s_to_h`` / ``grad_v_to_h`` ``[T, N]``: ``(grad_x [T, N], grad_v0 [N])``."""
     n_steps, n = grad_s_to_h.shape
-    grad_x = torch.empty_like(grad_s_to_h)
+    grad_x = empty_like(grad_s_to_h)
     grad_v0 = torch.empty_like(grad_v_next)
     args = (
         grad_spike.numpy(),
@@ -152,9 +262,5 @@ def backward_from_grads(
         grad_v0.numpy(),
         p,
     )
-    compiled = load_loops()
-    if is_small(n_steps, n):
-        compiled.bptt_from_grads_serial(*args)
-    else:
-        compiled.bptt_from_grads(*args, CHUNK[grad_s_to_h.dtype])
+    launch(load_loops().backward_grads_kernel(), n_steps, n, grad_s_to_h.dtype, args)
     return grad_x, grad_v0

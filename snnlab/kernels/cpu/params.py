@@ -1,12 +1,13 @@
 r"""Parameter packing for the fused CPU loops (no numba needed to import this module).
 
 A call passes every scalar as one element of the array ``p`` in the data's
-dtype (``P_*`` indices) and every switch as one int of ``flags`` (``F_*``
-indices). Constants are computed in Python double precision and then
-rounded to the dtype, which is what torch does when a tensor meets a Python
-number, so the loops repeat the reference's arithmetic exactly.
+dtype (``P_*`` indices); the switches (charge mode, soft reset, surrogate,
+``detach_reset``) select which loop of :mod:`.loops` runs. Constants are
+computed in Python double precision and then rounded to the dtype, which
+is what torch does when a tensor meets a Python number, so the loops
+repeat the reference's arithmetic exactly.
 
-Charge modes (``F_CHARGE``), with ``c = p[P_TAU]``:
+Charge modes, with ``c = p[P_TAU]``:
 
 ====  ===============================================  ==========================
 mode  :math:`H_t`                                       used by
@@ -19,7 +20,7 @@ mode  :math:`H_t`                                       used by
 5     :math:`V + X + (V_{reset} - V)\,(1/\tau)`         ``LIF_*`` kernels, ``detach_input``
 ====  ===============================================  ==========================
 
-Surrogate codes (``F_SURROGATE``) follow the order of
+Surrogate codes follow the order of
 :data:`snnlab.surrogate.SURROGATES` (0 ATan, 1 Sigmoid, 2 PiecewiseQuadratic,
 3 PiecewiseExp, 4 SoftSign, 5 SuperSpike, 6 Erf, 7 Rect), so codes 0 and 1
 are also the kernels' ``grad_surrogate_function_index``.
@@ -35,9 +36,6 @@ from ...surrogate import SURROGATES
 
 P_V_TH, P_V_RESET, P_TAU, P_S0, P_S1, P_S2, P_DH_DX, P_DH_DV, P_ONE, P_ZERO = range(10)
 N_PARAMS = 10
-
-F_CHARGE, F_SOFT, F_SURROGATE, F_DETACH, F_SAVE_H, F_SAVE_V, F_HAS_GRAD_V_SEQ = range(7)
-N_FLAGS = 7
 
 CHARGE_IF, CHARGE_DIV, CHARGE_KEEP, CHARGE_LEAK_DIV, CHARGE_KERNEL, CHARGE_KERNEL_DETACH = range(6)
 
@@ -75,17 +73,3 @@ def pack(
     s0, s1, s2 = surrogate_constants(code, alpha)
     values = (v_threshold, 0.0 if v_reset is None else v_reset, charge_constant, s0, s1, s2, dh_dx, dh_dv)
     return np.array((*values, 1.0, 0.0), dtype=dtype)
-
-
-def flags(
-    charge: int,
-    soft: bool,
-    code: int,
-    detach_reset: bool,
-    save_h: bool = False,
-    save_v: bool = False,
-    has_grad_v_seq: bool = False,
-) -> np.ndarray:
-    """The ``flags`` array (int64)."""
-    values = (charge, soft, code, detach_reset, save_h, save_v, has_grad_v_seq)
-    return np.array(values, dtype=np.int64)
