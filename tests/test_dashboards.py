@@ -284,7 +284,7 @@ def test_dashboard_streams_what_the_experiment_recorded(toy):
     np.testing.assert_array_equal(np.asarray(trace["v1"]), values[:, 1])
     assert dash.heatmaps[0].replacements == 1  # weights sent once, unchanged afterwards
     assert (dash.x_range.start, dash.x_range.end) == (0, 50)
-    assert "t = <span class='snnlab-t'>21</span>" in dash.status.object
+    assert "t = <span class='snnlab-t'>21</span>" in dash.status.text
     assert dash.frames == 3
 
 

@@ -39,7 +39,7 @@ def test_app_dashboard_streams_the_experiment_frames(name):
                 np.testing.assert_allclose(np.asarray(view.source.data[col]), values[:, i], rtol=0, atol=0)
         for view in dash.heatmaps:
             assert view.replacements >= 1  # the first frame carries every weight matrix
-        assert f"<span class='snnlab-t'>{exp.t}</span>" in dash.status.object
+        assert f"<span class='snnlab-t'>{exp.t}</span>" in dash.status.text
     finally:
         exp.close()
         reference.close()

@@ -1,7 +1,8 @@
 """The served apps: one module per app, each with a ``create(**options) -> Dashboard`` factory.
 
 Each module ends with the ``.servable()`` idiom, so it also runs as
-``panel serve snnlab/apps/<module>.py`` (add ``--inline`` for offline use).
+``panel serve snnlab/apps/<module>.py``; each module sets ``pn.config.inline = True``
+when imported, so that plain command already serves everything from the server (offline).
 URL names map to modules (``stdp-window`` → :mod:`snnlab.apps.stdp_window`).
 """
 

@@ -1,13 +1,20 @@
 """App ``neuron``: One IF / LIF / Izhikevich neuron under a step, ramp or noisy current.
 
-``snnlab serve neuron`` or ``panel serve snnlab/apps/neuron.py --inline``.
+``snnlab serve neuron`` or ``panel serve snnlab/apps/neuron.py`` (this module turns on inline
+resources itself, so the page needs no internet).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import panel as pn
+
 from snnlab.dashboards import Dashboard
+
+# Panel's and Bokeh's JavaScript and CSS served by the server itself (no CDN), also under a
+# plain `panel serve snnlab/apps/<app>.py`, which has no option for it
+pn.config.inline = True
 
 TITLE = "Neuron explorer"
 

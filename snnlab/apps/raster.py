@@ -1,13 +1,20 @@
 """App ``raster``: Poisson inputs driving a LIF population (1,000 neurons by default).
 
-``snnlab serve raster`` or ``panel serve snnlab/apps/raster.py --inline``.
+``snnlab serve raster`` or ``panel serve snnlab/apps/raster.py`` (this module turns on inline
+resources itself, so the page needs no internet).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import panel as pn
+
 from snnlab.dashboards import Dashboard
+
+# Panel's and Bokeh's JavaScript and CSS served by the server itself (no CDN), also under a
+# plain `panel serve snnlab/apps/<app>.py`, which has no option for it
+pn.config.inline = True
 
 TITLE = "Population raster"
 

@@ -1,13 +1,20 @@
 """App ``reward``: Reward-modulated STDP: teach a target output neuron to win.
 
-``snnlab serve reward`` or ``panel serve snnlab/apps/reward.py --inline``.
+``snnlab serve reward`` or ``panel serve snnlab/apps/reward.py`` (this module turns on inline
+resources itself, so the page needs no internet).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import panel as pn
+
 from snnlab.dashboards import Dashboard
+
+# Panel's and Bokeh's JavaScript and CSS served by the server itself (no CDN), also under a
+# plain `panel serve snnlab/apps/<app>.py`, which has no option for it
+pn.config.inline = True
 
 TITLE = "Reward learning"
 

@@ -1,13 +1,20 @@
 """App ``stdp``: Unsupervised STDP on repeated input patterns; weights become receptive fields.
 
-``snnlab serve stdp`` or ``panel serve snnlab/apps/stdp.py --inline``.
+``snnlab serve stdp`` or ``panel serve snnlab/apps/stdp.py`` (this module turns on inline
+resources itself, so the page needs no internet).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import panel as pn
+
 from snnlab.dashboards import Dashboard
+
+# Panel's and Bokeh's JavaScript and CSS served by the server itself (no CDN), also under a
+# plain `panel serve snnlab/apps/<app>.py`, which has no option for it
+pn.config.inline = True
 
 TITLE = "STDP learning"
 

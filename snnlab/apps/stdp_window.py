@@ -1,13 +1,20 @@
 """App ``stdp-window``: Pre/post pairing protocol: measured weight change against the rule's window.
 
-``snnlab serve stdp-window`` or ``panel serve snnlab/apps/stdp_window.py --inline``.
+``snnlab serve stdp-window`` or ``panel serve snnlab/apps/stdp_window.py`` (this module turns on inline
+resources itself, so the page needs no internet).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import panel as pn
+
 from snnlab.dashboards import Dashboard
+
+# Panel's and Bokeh's JavaScript and CSS served by the server itself (no CDN), also under a
+# plain `panel serve snnlab/apps/<app>.py`, which has no option for it
+pn.config.inline = True
 
 TITLE = "STDP window"
 

@@ -193,8 +193,8 @@ class RunControls(pn.viewable.Viewer):
         self.experiment = experiment
         self.notify = notify
         self.on_reset = on_reset
-        self.run_button = _widget(pn.widgets.Button, "▶ Run", "success", width=80)
-        self.pause_button = _widget(pn.widgets.Button, "⏸ Pause", "warning", width=80)
+        self.run_button = _widget(pn.widgets.Button, "Run", "success", width=80)
+        self.pause_button = _widget(pn.widgets.Button, "Pause", "warning", width=80)
         self.step_button = _widget(pn.widgets.Button, "Step", width=70)
         self.reset_button = _widget(pn.widgets.Button, "Reset", "danger", width=70)
         self.step_count = _widget(pn.widgets.IntInput, "steps per click", value=1, start=1, end=100_000,

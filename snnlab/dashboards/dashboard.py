@@ -6,8 +6,15 @@ Data flow per browser session::
     periodic callback (period_ms)  -- drains one frame, then inside ONE pn.io.hold():
         every view .update(frame)  (ColumnDataSource.stream(..., rollover=...))
         heatmap image replaced only if frame['weights'] has it
-        status line, clock row (frame id) -> browser acknowledges after painting
-    back-pressure: a tick is skipped while two frames are unacknowledged (1 s timeout)
+        status line (a Bokeh Div: only its text travels), clock row (frame id)
+        -> browser acknowledges after painting
+    back-pressure: a tick is skipped while two frames are unacknowledged (1 s
+    timeout); a browser that acknowledges nothing within ``ack_grace`` seconds
+    of the first frame is streamed to unthrottled (the status line says so)
+
+In a notebook there is no Bokeh session: the frame's changes collect on the
+rendered document and are pushed through Panel's comm once per frame, and the
+browser acknowledges on a dedicated comm (see :mod:`snnlab.dashboards.streaming`).
 
 The periodic callback and the experiment's run thread are started by
 ``pn.state.onload`` (frames sent before the browser connects would be baked
@@ -26,7 +33,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import panel as pn
-from bokeh.models import Range1d
+from bokeh.models import Div, Range1d
 
 from . import registry
 from .controls import ParameterControls, RewardControls, RunControls, default_notify
@@ -65,6 +72,10 @@ class Dashboard(pn.viewable.Viewer):
     max_in_flight, ack_timeout : int, float
         Back-pressure: unacknowledged frames allowed, and seconds before one
         more frame is sent without an acknowledgement.
+    ack_grace : float
+        Seconds after the first frame within which the browser must
+        acknowledge one; otherwise it is treated as not acknowledging and
+        frames go out every period (unthrottled).
     app_name : str
         Name reported by :func:`snnlab.dashboards.registry.snapshot`.
     """
@@ -79,6 +90,7 @@ class Dashboard(pn.viewable.Viewer):
         autorun: bool = True,
         max_in_flight: int = 2,
         ack_timeout: float = 1.0,
+        ack_grace: float = 3.0,
         app_name: str = "",
     ) -> None:
         super().__init__()
@@ -96,9 +108,8 @@ class Dashboard(pn.viewable.Viewer):
         self.period_ms = period_ms
         self.autorun = bool(autorun)
         self.messages: deque[tuple[str, str]] = deque(maxlen=100)
-        self.clock = FrameClock(BackPressure(max_in_flight, ack_timeout))
-        self.fps = RateMeter()
-        self.clock.ack.on_change("frame", lambda attr, old, new: self.fps.tick())
+        self.clock = FrameClock(BackPressure(max_in_flight, ack_timeout, grace=ack_grace))
+        self.sent_rate = RateMeter()
         self.frames = 0
         self.last_frame: dict[str, Any] | None = None
         self.callback: Any = None
@@ -146,8 +157,12 @@ class Dashboard(pn.viewable.Viewer):
         self.parameters = ParameterControls(experiment, exclude=exclude, notify=self.notify)
         self.reward = RewardControls(experiment, notify=self.notify) if callable(
             getattr(experiment, "give_reward", None)) else None
-        self.status = pn.pane.HTML(self._status_html(0, 0.0, 0.0, False), sizing_mode="stretch_width",
-                                   margin=(0, 10))
+        # a plain Bokeh Div: a new status only sends its text (an HTML pane would
+        # also send new stylesheet models with every update)
+        self.status = Div(text=self._status_html(0, 0.0, 0.0, False), sizing_mode="stretch_width",
+                          margin=(0, 10, 0, 10))
+        self._status_text = ""
+        self._notebook = False
         experiment.param.watch(self._on_param, [n for n in experiment.param if n != "name"])
         self.layout = self._build_layout()
 
@@ -170,7 +185,7 @@ class Dashboard(pn.viewable.Viewer):
         clock_pane = pn.pane.Bokeh(self._clock_holder(), visible=True, height=0, width=0, margin=0)
         return pn.Column(
             pn.pane.HTML(f"<h2 style='margin:4px 0'>{html.escape(self.title)}</h2>", margin=(0, 10)),
-            self.status,
+            pn.pane.Bokeh(self.status, sizing_mode="stretch_width", margin=0),
             pn.Row(pn.Column(*side, width=370), body, sizing_mode="stretch_width"),
             clock_pane,
             sizing_mode="stretch_width",
@@ -207,6 +222,8 @@ class Dashboard(pn.viewable.Viewer):
             pn.state.onload(self._on_load)
             pn.state.on_session_destroyed(self._on_session_destroyed)
         elif _in_kernel():  # a notebook: frames go out through Panel's comm as soon as it shows
+            self._notebook = True
+            self.clock.connect_comm()  # before rendering: the comm id travels in the document
             self.start(periodic=True)
 
     def _on_load(self) -> None:
@@ -306,11 +323,16 @@ class Dashboard(pn.viewable.Viewer):
                 self._params_changed = False
                 self._refresh_from_params()
             self.run_controls.sync()
-            self.status.object = self._status_html(
+            text = self._status_html(
                 t, float(frame.get("time_ms", t)), float(stats.get("steps_per_second", 0.0)),
                 bool(stats.get("running", False)),
             )
+            if text != self._status_text:
+                self.status.text = self._status_text = text
             self.clock.mark(t)
+        if self._notebook:
+            self._push_notebook()
+        self.sent_rate.tick()
         self.frames += 1
         self.last_frame = dict(frame)
 
@@ -328,12 +350,36 @@ class Dashboard(pn.viewable.Viewer):
         for view in self.windows:
             view.refresh_theory()
 
+    def _push_notebook(self) -> None:
+        """Send the frame's changes through Panel's comm (one message per rendered copy)."""
+        from panel.io.notebook import push
+        from panel.io.state import state
+
+        for ref in list(self.layout._models):
+            view = state._views.get(ref)
+            if view is None:
+                continue
+            _, root, doc, comm = view
+            if comm is not None and "embedded" not in root.tags:
+                push(doc, comm)
+
+    @property
+    def frame_rate(self) -> float:
+        """Frames per second reaching the browser: acknowledged frames, or sent ones
+        when the browser does not acknowledge."""
+        if self.clock.pressure.throttled:
+            return self.clock.acked.rate
+        return self.sent_rate.rate
+
     def _status_html(self, t: int, time_ms: float, sps: float, running: bool) -> str:
         state = "running" if running else "paused"
-        skipped = self.clock.pressure.skipped
+        pressure = self.clock.pressure
+        if pressure.throttled:
+            frames = f"{self.frame_rate:.1f} frames/s · skipped {pressure.skipped} frames"
+        else:
+            frames = f"{self.frame_rate:.1f} frames/s sent (browser not acknowledging: unthrottled)"
         return (
             "<div class='snnlab-status' style='font-family:monospace'>"
             f"t = <span class='snnlab-t'>{t}</span> steps ({time_ms / 1000.0:.3f} s simulated) · "
-            f"{sps:.0f} steps/s · {self.fps.rate:.1f} frames/s · "
-            f"skipped {skipped} frames · dropped {self._dropped} events · {state}</div>"
+            f"{sps:.0f} steps/s · {frames} · dropped {self._dropped} events · {state}</div>"
         )

@@ -13,20 +13,40 @@ new frame may be sent:
     \\;\\lor\\; (t_\\text{now} - t_\\text{last progress}) \\ge \\text{timeout}
 
 so a slow browser never accumulates a backlog, and a lost acknowledgement
-stalls the stream for at most ``timeout`` seconds.
+stalls the stream for at most ``timeout`` seconds. A client that has not
+acknowledged a single frame ``grace`` seconds after the first one was sent is
+treated as not acknowledging at all: frames then go out at the normal rate
+(unthrottled) until an acknowledgement does arrive.
+
+How an acknowledgement travels back:
+
+* served page (``panel serve`` / ``snnlab serve``): the browser's change of
+  ``FrameAck.frame`` goes through Bokeh's websocket like any other property;
+* notebook (JupyterLab, classic notebook): the browser sends ``{"frame": id}``
+  on a dedicated Jupyter comm (``FrameAck.comm_id``), handled without touching
+  the Bokeh document. Going through the document would mean Panel's notebook
+  comm, which (Panel 1.9) also sends back to the kernel every change the kernel
+  itself pushed -- every streamed frame -- and applies those patches on a
+  kernel subshell thread while the frame callback edits the same document.
+  The acknowledgement script also stops that echo (:data:`ECHO_FILTER_JS`).
 """
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
-from bokeh.core.properties import Int
+from bokeh.core.properties import Int, Nullable, String
 from bokeh.model import DataModel
 from bokeh.models import ColumnDataSource, CustomJS
 
-__all__ = ["BackPressure", "FrameAck", "FrameClock", "RateMeter"]
+__all__ = ["ECHO_FILTER_JS", "BackPressure", "FrameAck", "FrameClock", "RateMeter"]
+
+log = logging.getLogger("snnlab.dashboards")
 
 
 class FrameAck(DataModel):
@@ -35,16 +55,69 @@ class FrameAck(DataModel):
     __view_model__ = "SnnlabFrameAck"
 
     frame = Int(default=-1, help="id of the last frame the browser applied and painted")
+    comm_id = Nullable(String, default=None, help="Jupyter comm that carries acknowledgements in a notebook")
 
 
-_ACK_JS = """
+#: Installed once per page by the acknowledgement script: Panel's notebook
+#: ``CommManager`` forwards every document change to the kernel, including the
+#: changes it has just applied *from* the kernel (``event.sync === false``),
+#: so each streamed frame would travel back. Bokeh's own websocket client
+#: drops those events; this makes the notebook comm do the same.
+ECHO_FILTER_JS = """
+const snnlabFilterEcho = (doc) => {
+  if (doc == null || doc.__snnlab_echo_checked) { return; }
+  doc.__snnlab_echo_checked = true;
+  for (const root of doc.roots()) {
+    const proto = Object.getPrototypeOf(root);
+    if (typeof proto._document_changed !== 'function' || !('plot_id' in root) || proto.__snnlab_no_echo) {
+      continue;
+    }
+    const original = proto._document_changed;
+    proto._document_changed = function (event) {
+      if (event == null || event.sync === false) { return; }
+      if (Array.isArray(event.events)) {
+        for (const inner of event.events) { if (inner.sync !== false) { original.call(this, inner); } }
+        return;
+      }
+      original.call(this, event);
+    };
+    proto.__snnlab_no_echo = true;
+  }
+};
+"""
+
+_ACK_JS = ECHO_FILTER_JS + """
 const ids = source.data.frame;
 if (ids == null || ids.length === 0) { return; }
 const id = ids[ids.length - 1];
+const doc = source.document;
+snnlabFilterEcho(doc);
+const send = () => {
+  if (ack.comm_id != null && typeof window !== 'undefined' && window.PyViz && window.PyViz.comm_manager) {
+    if (ack.__snnlab_comm === undefined) {
+      let plot = null;
+      if (doc != null) { for (const root of doc.roots()) { if (root.plot_id) { plot = root.plot_id; } } }
+      try {
+        ack.__snnlab_comm = window.PyViz.comm_manager.get_client_comm(plot, ack.comm_id, () => {}) || null;
+      } catch (err) { ack.__snnlab_comm = null; }
+    }
+    if (ack.__snnlab_comm) {
+      if (!(id > (ack.__snnlab_sent ?? -1))) { return; }
+      try { ack.__snnlab_comm.send({frame: id}); ack.__snnlab_sent = id; return; } catch (err) { }
+    }
+  }
+  if (id > ack.frame) { ack.frame = id; }
+};
 const raf = (typeof window !== 'undefined' && window.requestAnimationFrame)
     ? window.requestAnimationFrame.bind(window) : ((f) => setTimeout(f, 0));
-raf(() => { if (id > ack.frame) { ack.frame = id; } });
+raf(send);
 """
+
+
+def _check_seconds(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ValueError(f"{name} must be a number > 0 (seconds), got {value!r}")
+    return float(value)
 
 
 class BackPressure:
@@ -58,24 +131,42 @@ class BackPressure:
     timeout : float
         Seconds without an acknowledgement after which one more frame is sent
         anyway (``> 0``).
+    grace : float
+        Seconds after the first frame within which the client must
+        acknowledge one frame; if none has arrived by then, the client is
+        treated as not acknowledging (``acknowledging`` becomes False) and
+        every tick may send, until an acknowledgement arrives (``> 0``).
     clock : callable
         Monotonic clock in seconds (injectable for tests).
+
+    Acknowledgements may arrive on another thread (a notebook kernel handles
+    comm messages on a subshell thread); the counters are updated under a lock.
     """
 
     def __init__(
-        self, max_in_flight: int = 2, timeout: float = 1.0, clock: Callable[[], float] = time.monotonic
+        self,
+        max_in_flight: int = 2,
+        timeout: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        grace: float = 3.0,
     ) -> None:
         if isinstance(max_in_flight, bool) or not isinstance(max_in_flight, int) or max_in_flight < 1:
             raise ValueError(f"max_in_flight must be an integer >= 1, got {max_in_flight!r}")
-        if not isinstance(timeout, (int, float)) or not timeout > 0:
-            raise ValueError(f"timeout must be a number > 0 (seconds), got {timeout!r}")
         self.max_in_flight = max_in_flight
-        self.timeout = float(timeout)
+        self.timeout = _check_seconds("timeout", timeout)
+        self.grace = _check_seconds("grace", grace)
         self.clock = clock
+        self._lock = threading.Lock()
         self.sent = -1
         self.acked = -1
         self.skipped = 0
         self.timeouts = 0
+        self.acks_received = 0
+        #: None until decided, True once an acknowledgement arrived, False when
+        #: none arrived within ``grace`` seconds of the first frame
+        self.acknowledging: bool | None = None
+        self._first_sent: float | None = None
         self._last_progress = clock()
 
     @property
@@ -83,37 +174,62 @@ class BackPressure:
         """Frames sent and not yet acknowledged."""
         return self.sent - self.acked
 
+    @property
+    def throttled(self) -> bool:
+        """Whether acknowledgements gate the stream (False for a non-acknowledging client)."""
+        return self.acknowledging is not False
+
     def may_send(self) -> bool:
         """Whether a frame may be sent now; counts a skipped tick when not."""
-        if self.in_flight < self.max_in_flight:
-            return True
-        if self.clock() - self._last_progress >= self.timeout:
-            self.timeouts += 1
-            return True
-        self.skipped += 1
-        return False
+        with self._lock:
+            now = self.clock()
+            if (self.acknowledging is None and self._first_sent is not None
+                    and now - self._first_sent >= self.grace):
+                self.acknowledging = False
+                log.info("no frame acknowledged %.1f s after the first one: streaming unthrottled",
+                         self.grace)
+            if self.acknowledging is False or self.in_flight < self.max_in_flight:
+                return True
+            if now - self._last_progress >= self.timeout:
+                self.timeouts += 1
+                return True
+            self.skipped += 1
+            return False
 
     def next_id(self) -> int:
         """Register a frame as sent and return its id (0, 1, 2, ...)."""
-        if self.in_flight >= self.max_in_flight:
-            # sending on a timeout: forget the frames presumed lost
-            self.acked = self.sent
-        self.sent += 1
-        if self.in_flight == 1:
-            self._last_progress = self.clock()
-        return self.sent
+        with self._lock:
+            if self.acknowledging is False:
+                self.acked = self.sent  # nothing is waited for
+            elif self.in_flight >= self.max_in_flight:
+                # sending on a timeout: forget the frames presumed lost
+                self.acked = self.sent
+            self.sent += 1
+            if self._first_sent is None:
+                self._first_sent = self.clock()
+            if self.in_flight == 1:
+                self._last_progress = self.clock()
+            return self.sent
 
     def ack(self, frame_id: int) -> None:
         """Record that the browser applied every frame up to ``frame_id``."""
-        frame_id = min(int(frame_id), self.sent)
-        if frame_id > self.acked:
-            self.acked = frame_id
-            self._last_progress = self.clock()
+        with self._lock:
+            frame_id = min(int(frame_id), self.sent)
+            if frame_id < 0:
+                return
+            self.acks_received += 1
+            self.acknowledging = True
+            if frame_id > self.acked:
+                self.acked = frame_id
+                self._last_progress = self.clock()
 
     def reset(self) -> None:
         """Forget all frames (a new browser connection starts from scratch)."""
-        self.sent = self.acked = -1
-        self._last_progress = self.clock()
+        with self._lock:
+            self.sent = self.acked = -1
+            self.acknowledging = None
+            self._first_sent = None
+            self._last_progress = self.clock()
 
 
 class FrameClock:
@@ -122,19 +238,60 @@ class FrameClock:
     ``source`` holds one row ``{'frame': [id], 't': [step]}``; streaming into it
     (``rollover=1``) is the last change of each frame. ``ack`` is the
     :class:`FrameAck` the browser writes back; its ``frame`` value is fed to
-    the :class:`BackPressure` ``pressure``.
+    the :class:`BackPressure` ``pressure``. :meth:`connect_comm` makes a
+    notebook browser send acknowledgements on a dedicated Jupyter comm
+    instead. ``acked`` (a :class:`RateMeter`) counts acknowledged frames.
     """
 
     def __init__(self, pressure: BackPressure | None = None) -> None:
         self.pressure = pressure or BackPressure()
+        self.acked = RateMeter()
         self.ack = FrameAck()
         self.source = ColumnDataSource(data={"frame": [], "t": []})
         self.source.js_on_change("streaming", CustomJS(args={"source": self.source, "ack": self.ack},
                                                        code=_ACK_JS))
         self.ack.on_change("frame", self._on_ack)
+        self.comm: Any = None
 
     def _on_ack(self, attr: str, old: int, new: int) -> None:
-        self.pressure.ack(new)
+        self.receive(new)
+
+    def receive(self, frame_id: int) -> None:
+        """An acknowledgement of every frame up to ``frame_id`` arrived (any thread)."""
+        self.pressure.ack(frame_id)
+        self.acked.tick()
+
+    def on_comm_msg(self, msg: Mapping[str, Any]) -> None:
+        """Handle ``{'frame': id}`` sent by the browser on the notebook comm; ignores anything else."""
+        try:
+            frame_id = int(msg["frame"])
+        except (KeyError, TypeError, ValueError):
+            log.debug("ignored acknowledgement message %r", msg)
+            return
+        self.receive(frame_id)
+
+    def connect_comm(self) -> str | None:
+        """Open the notebook acknowledgement comm (Panel's Jupyter comm manager); returns its id.
+
+        Must run before the layout is rendered (the id travels in the
+        document). Returns None, leaving the document path in place, where
+        Panel has no Jupyter comm manager (not in a notebook kernel).
+        """
+        if self.comm is not None:
+            return self.ack.comm_id
+        try:
+            from panel.io.state import state
+            from pyviz_comms import JupyterCommManager
+
+            manager = state._comm_manager
+            if not (isinstance(manager, type) and issubclass(manager, JupyterCommManager)):
+                return None
+            self.comm = manager.get_client_comm(on_msg=self.on_comm_msg)
+        except Exception:  # no kernel or an incompatible comm manager: keep the document path
+            log.debug("acknowledgement comm not available", exc_info=True)
+            return None
+        self.ack.comm_id = self.comm.id
+        return self.comm.id
 
     def may_send(self) -> bool:
         """See :meth:`BackPressure.may_send`."""
@@ -148,18 +305,24 @@ class FrameClock:
 
 
 class RateMeter:
-    """Events per second over a sliding window of ``window`` seconds."""
+    """Events per second over a sliding window of ``window`` seconds (thread-safe).
+
+    ``rate = (k - 1) / (t_now - t_first)`` for the ``k`` events of the last
+    ``window`` seconds (0 with fewer than two events).
+    """
 
     def __init__(self, window: float = 2.0, clock: Callable[[], float] = time.monotonic) -> None:
         self.window = float(window)
         self.clock = clock
         self._times: deque[float] = deque()
+        self._lock = threading.Lock()
 
     def tick(self) -> None:
         """Record one event now."""
-        now = self.clock()
-        self._times.append(now)
-        self._trim(now)
+        with self._lock:
+            now = self.clock()
+            self._times.append(now)
+            self._trim(now)
 
     def _trim(self, now: float) -> None:
         while self._times and now - self._times[0] > self.window:
@@ -168,9 +331,10 @@ class RateMeter:
     @property
     def rate(self) -> float:
         """Events per second in the last ``window`` seconds."""
-        now = self.clock()
-        self._trim(now)
-        if len(self._times) < 2:
-            return 0.0
-        span = max(now - self._times[0], 1e-9)
-        return (len(self._times) - 1) / span if span > 0 else 0.0
+        with self._lock:
+            now = self.clock()
+            self._trim(now)
+            if len(self._times) < 2:
+                return 0.0
+            span = max(now - self._times[0], 1e-9)
+            return (len(self._times) - 1) / span

@@ -30,6 +30,7 @@ from bokeh.palettes import Viridis256
 from bokeh.plotting import figure
 
 __all__ = [
+    "FollowRange",
     "LiveRaster",
     "MembraneTrace",
     "SeriesHistory",
@@ -73,6 +74,47 @@ def _tail(arrays: Sequence[np.ndarray], keep: int) -> list[np.ndarray]:
     if n <= keep:
         return list(arrays)
     return [a[n - keep :] for a in arrays]
+
+
+class FollowRange:
+    """A ``Range1d`` the server keeps around the data shown, instead of a browser-computed ``DataRange1d``.
+
+    A ``DataRange1d`` is recomputed by the browser after every streamed frame
+    and each new ``start``/``end`` is sent back to the server, i.e. one message
+    upstream per frame and view. :meth:`fit` sets
+    ``[c - h, c + h]`` with ``c = (lo + hi) / 2`` and
+    ``h = 0.55 * max(hi - lo, min_span)`` (5 % margin each side), and only when
+    the data leaves the current range or fills less than ``shrink`` of it.
+    """
+
+    def __init__(self, start: float = 0.0, end: float = 1.0, *, min_span: float = 1e-3,
+                 shrink: float = 0.25) -> None:
+        self.range = Range1d(start, end)
+        self.min_span = float(min_span)
+        self.shrink = float(shrink)
+
+    def fit(self, lo: float, hi: float) -> bool:
+        """Follow data spanning ``[lo, hi]``; returns True when the range moved."""
+        lo, hi = float(lo), float(hi)
+        if not (np.isfinite(lo) and np.isfinite(hi)):
+            return False
+        span = max(hi - lo, self.min_span)
+        start, end = self.range.start, self.range.end
+        if lo >= start and hi <= end and span >= self.shrink * (end - start):
+            return False
+        center, half = (lo + hi) / 2.0, 0.55 * span
+        self.range.update(start=center - half, end=center + half)
+        return True
+
+
+def _finite_bounds(columns: Sequence[Any]) -> tuple[float, float]:
+    lo, hi = np.inf, -np.inf
+    for col in columns:
+        values = np.asarray(col, dtype=np.float64)
+        values = values[np.isfinite(values)]
+        if values.size:
+            lo, hi = min(lo, float(values.min())), max(hi, float(values.max()))
+    return lo, hi
 
 
 class _View(pn.viewable.Viewer):
@@ -196,7 +238,8 @@ class MembraneTrace(_View):
         self.x_range = x_range if x_range is not None else Range1d(0, self.window)
         self.columns = [f"v{i}" for i in range(len(labels))]
         self.source = ColumnDataSource(data=self._empty())
-        fig = _figure(height, title or f"membrane {name}", x_range=self.x_range)
+        self.y = FollowRange(min(0.0, threshold or 0.0), max(1.0, threshold or 1.0), min_span=0.1)
+        fig = _figure(height, title or f"membrane {name}", x_range=self.x_range, y_range=self.y.range)
         for i, (col, label) in enumerate(zip(self.columns, labels)):
             fig.line("x", col, source=self.source, color=PALETTE[i % len(PALETTE)], line_width=1.5,
                      legend_label=label)
@@ -228,6 +271,7 @@ class MembraneTrace(_View):
             self.threshold_span.location = value
         if not self.threshold_span.visible:
             self.threshold_span.visible = True
+        self._fit_y()
 
     def update(self, frame: Mapping[str, Any]) -> None:
         """Stream the new rows of ``frame['traces'][self.key]``."""
@@ -244,6 +288,13 @@ class MembraneTrace(_View):
         for i, col in enumerate(self.columns):
             data[col] = values[:, i] if i < values.shape[1] else np.full(len(steps), np.nan, np.float32)
         self.source.stream(data, rollover=self.window)
+        self._fit_y()
+
+    def _fit_y(self) -> None:
+        lo, hi = _finite_bounds([self.source.data[col] for col in self.columns])
+        if self.threshold_span.visible:
+            lo, hi = min(lo, self.threshold_span.location), max(hi, self.threshold_span.location)
+        self.y.fit(lo, hi)
 
     def clear(self) -> None:
         self.source.data = self._empty()
@@ -440,11 +491,15 @@ class SeriesHistory(_View):
         self.window = _check_window(window)
         self.widths = {name: max(1, int(m)) for name, m in series.items()}
         self.sources: dict[str, ColumnDataSource] = {}
+        self.x = FollowRange(0.0, float(self.window), min_span=1.0, shrink=0.0)
+        self.y: dict[str, FollowRange] = {}
         self.figures = []
         for name, m in self.widths.items():
             src = ColumnDataSource(data=self._empty(m))
             self.sources[name] = src
-            fig = _figure(height, name if len(self.widths) > 1 else title, x_axis_label="step")
+            self.y[name] = FollowRange(-1.0, 1.0, min_span=1e-3)
+            fig = _figure(height, name if len(self.widths) > 1 else title, x_axis_label="step",
+                          x_range=self.x.range, y_range=self.y[name].range)
             names = list((labels or {}).get(name) or [])
             for j in range(m):
                 label = names[j] if j < len(names) else (name if m == 1 else f"{name}[{j}]")
@@ -476,6 +531,13 @@ class SeriesHistory(_View):
             for j in range(m):
                 data[f"v{j}"] = values[:, j] if j < values.shape[1] else np.full(len(steps), np.nan)
             src.stream(data, rollover=self.window)
+            self.y[name].fit(*_finite_bounds([src.data[f"v{j}"] for j in range(m)]))
+            xs = src.data["x"]
+            last = float(xs[-1])
+            if last > self.x.range.end or last < self.x.range.start:
+                # the last `window` steps shown, room for 5 % more on the right
+                end = max(float(self.window), last + 0.05 * self.window)
+                self.x.range.update(start=max(0.0, end - self.window), end=end)
 
     def clear(self) -> None:
         for name, src in self.sources.items():
