@@ -12,8 +12,9 @@ weight heatmap) in a subprocess and drives it from headless Chromium:
   server frame ends with one clock row); ``Bokeh.documents[i].on_change``
   counts raw change events as a fallback;
 * latency: a ``V threshold`` slider step with the keyboard, timed in the page
-  from the key press to the animation frame in which the threshold line (the
-  ``Span`` the server moves when the parameter changed) has its new location;
+  from the key press to the animation frame in which the membrane scope has
+  drawn the threshold line at its new value (``window.snnlabScopes``, see
+  :mod:`snnlab.dashboards.scope`);
   p50 / p95 over the repeats;
 * server memory: resident set size of the server process, sampled every 5 s
   over ``--duration`` seconds (growth = last sample − first sample after a
@@ -55,13 +56,8 @@ COUNTER_JS = """() => {
   if (window.__snnlab_bench) { return true; }
   const st = window.__snnlab_bench = {changes: 0, frames: 0, seen: 0, spanTimes: []};
   for (const d of Bokeh.documents) { d.on_change(() => { st.changes += 1; }); }
-  const spans = [];
-  for (const d of Bokeh.documents) {
-    for (const m of d.all_models) {
-      if (m.type === 'Span' && m.dimension === 'width') { spans.push(m); }
-    }
-  }
-  st.span = spans[0] || null;
+  // the membrane scope (snnlab.dashboards.scope) records the threshold it has drawn
+  st.span = (window.snnlabScopes || []).find((s) => s.kind === 'traces' && s.threshold != null) || null;
   st.clock = null;
   for (const d of Bokeh.documents) {
     for (const m of d.all_models) {
@@ -71,14 +67,14 @@ COUNTER_JS = """() => {
     }
   }
   st.lastId = -1;
-  st.lastLoc = st.span ? st.span.location : null;
+  st.lastLoc = st.span ? st.span.threshold : null;
   const loop = (ts) => {
     if (st.clock) {
       const ids = st.clock.data.frame;
       const id = ids.length ? ids[ids.length - 1] : -1;
       if (id !== st.lastId) { st.lastId = id; st.frames += 1; }
     } else if (st.changes !== st.seen) { st.seen = st.changes; st.frames += 1; }
-    if (st.span && st.span.location !== st.lastLoc) { st.lastLoc = st.span.location; st.spanTimes.push(ts); }
+    if (st.span && st.span.threshold !== st.lastLoc) { st.lastLoc = st.span.threshold; st.spanTimes.push(ts); }
     requestAnimationFrame(loop);
   };
   requestAnimationFrame(loop);
@@ -105,6 +101,10 @@ def _open(browser: Any, url: str) -> Any:
     page.goto(url, timeout=120_000)
     page.wait_for_selector(".snnlab-status", timeout=120_000)
     page.wait_for_function("() => window.Bokeh && Bokeh.documents.length > 0", timeout=60_000)
+    page.wait_for_function(
+        "() => (window.snnlabScopes || []).some((s) => s.kind === 'traces' && s.threshold != null)",
+        timeout=60_000,
+    )
     page.evaluate(COUNTER_JS)
     return page
 

@@ -80,6 +80,8 @@ def _add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                         help="extra origin allowed to open websockets (repeatable)")
     parser.add_argument("--show", action=argparse.BooleanOptionalAction, default=False,
                         help="open a browser tab (off by default)")
+    parser.add_argument("--torch-threads", type=_positive_int, default=1, metavar="N",
+                        help="torch intra-op threads of the server process (1: tabs step in parallel)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -102,7 +104,8 @@ def run_serve(args: argparse.Namespace) -> int:
 
     try:
         serve(args.apps or None, port=args.port, address=args.address,
-              allow_websocket_origin=args.allow_websocket_origin, show=args.show)
+              allow_websocket_origin=args.allow_websocket_origin, show=args.show,
+              torch_threads=args.torch_threads)
     except KeyboardInterrupt:  # pragma: no cover - interactive stop
         pass
     return 0

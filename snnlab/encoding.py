@@ -56,9 +56,8 @@ def _check_unit_interval(x: object, name: str = "x") -> torch.Tensor:
     if x.numel() == 0:
         return x
     xf = x if x.is_floating_point() else x.double()
-    bad = (xf < 0) | (xf > 1) | torch.isnan(xf)
-    if bool(bad.any()):
-        lo, hi = float(xf.min()), float(xf.max())
+    lo, hi = (float(v) for v in torch.aminmax(xf))  # NaN propagates into lo / hi
+    if not (0.0 <= lo and hi <= 1.0):
         raise ValueError(
             f"{name} must have every value in [0, 1] (a probability / intensity), "
             f"got values in [{lo}, {hi}]{' with NaN' if bool(torch.isnan(xf).any()) else ''}"

@@ -102,27 +102,57 @@ def _spike_frame(steps, neurons, layer="out"):
     return {"spikes": {layer: (np.asarray(steps, np.int64), np.asarray(neurons, np.int32))}}
 
 
-def test_live_raster_streams_exactly_the_frame_events():
+def test_live_raster_sends_exactly_the_frame_events():
     raster = LiveRaster({"out": 4}, window=10)
-    f1 = _spike_frame([0, 0, 1], [1, 3, 2])
-    f2 = _spike_frame([2], [0])
-    raster.update(f1)
-    raster.update(f2)
-    raster.update(_spike_frame([], []))
-    data = raster.sources["out"].data
-    assert list(data["x"]) == [0, 0, 1, 2]
-    assert list(data["y"]) == [1, 3, 2, 0]
-    assert raster.figures[0].output_backend == "canvas"
+    scope = raster.scopes["out"]
+    raster.update(_spike_frame([0, 0, 1], [1, 3, 2]))
+    np.testing.assert_array_equal(scope.chunk["steps"], [0, 0, 1])
+    np.testing.assert_array_equal(scope.chunk["neurons"], [1, 3, 2])
+    assert scope.chunk["t"] == 2  # without 't': one past the newest spike
+    assert scope.chunk["steps"].dtype == np.int32 and "clear" not in scope.chunk
+    raster.update({"t": 5, **_spike_frame([2], [0])})
+    np.testing.assert_array_equal(scope.chunk["steps"], [2])
+    assert scope.chunk["t"] == 5
+    sent = scope.chunk
+    raster.update({"t": 5, **_spike_frame([], [])})  # nothing new, same t: no message
+    assert scope.chunk is sent
+    raster.update({"t": 6, **_spike_frame([], [])})  # time moved: the browser scrolls
+    assert scope.chunk["t"] == 6 and len(scope.chunk["steps"]) == 0
+    steps, neurons = raster.events("out")
+    assert list(steps) == [0, 0, 1, 2] and list(neurons) == [1, 3, 2, 0]
+    assert scope.kind == "raster" and scope.size == 4 and scope.window == 10
 
 
-def test_live_raster_rollover_keeps_the_newest_events():
-    raster = LiveRaster({"out": 2}, window=3)  # rollover = 3 * 2 = 6 events
+def test_live_raster_keeps_only_the_window():
+    raster = LiveRaster({"out": 2}, window=3)
     steps = np.repeat(np.arange(8), 2)
     neurons = np.tile([0, 1], 8)
-    raster.update(_spike_frame(steps[:5], neurons[:5]))
-    raster.update(_spike_frame(steps[5:], neurons[5:]))
-    data = raster.sources["out"].data
-    assert list(data["x"]) == list(steps[-6:]) and list(data["y"]) == list(neurons[-6:])
+    raster.update({"t": 3, **_spike_frame(steps[:5], neurons[:5])})
+    kept, _ = raster.events("out")
+    assert list(kept) == [0, 0, 1, 1, 2]  # t = 3: steps 0..2 are shown
+    raster.update({"t": 8, **_spike_frame(steps[5:], neurons[5:])})
+    kept, who = raster.events("out")
+    # t = 8, window 3: steps 5, 6, 7
+    assert list(kept) == [5, 5, 6, 6, 7, 7] and list(who) == [0, 1, 0, 1, 0, 1]
+
+
+def test_live_raster_caps_the_events_per_layer():
+    raster = LiveRaster({"out": 3}, window=100, max_points=4)
+    raster.update({"t": 3, **_spike_frame([0, 0, 0, 1, 1, 2], [0, 1, 2, 0, 1, 2])})
+    np.testing.assert_array_equal(raster.scopes["out"].chunk["steps"], [0, 1, 1, 2])
+    kept, _ = raster.events("out")
+    assert list(kept) == [0, 1, 1, 2]
+
+
+def test_live_raster_clear_reaches_the_browser_once():
+    raster = LiveRaster({"out": 2}, window=5)
+    raster.update({"t": 2, **_spike_frame([0, 1], [0, 1])})
+    raster.clear()
+    assert len(raster.events("out")[0]) == 0
+    raster.update({"t": 1, **_spike_frame([0], [1])})
+    assert raster.scopes["out"].chunk.get("clear") is True
+    raster.update({"t": 2, **_spike_frame([1], [0])})
+    assert "clear" not in raster.scopes["out"].chunk
 
 
 def test_live_raster_rejects_bad_arguments():
@@ -132,19 +162,33 @@ def test_live_raster_rejects_bad_arguments():
         LiveRaster({"a": 3}, window=0)
 
 
-def test_membrane_trace_streams_values_and_moves_threshold():
+def test_membrane_trace_sends_values_and_moves_threshold():
     view = MembraneTrace("v", ["a", "b"], threshold=1.0, window=4)
     values = np.arange(12, dtype=np.float32).reshape(6, 2)
-    view.update({"traces": {"v": (np.arange(6, dtype=np.int64), values)}})
-    data = view.source.data
-    assert list(data["x"]) == [2, 3, 4, 5]  # only the window is kept
-    np.testing.assert_array_equal(np.asarray(data["v0"]), values[2:, 0])
-    np.testing.assert_array_equal(np.asarray(data["v1"]), values[2:, 1])
-    assert view.threshold_span.location == 1.0
+    view.update({"t": 6, "traces": {"v": (np.arange(6, dtype=np.int64), values)}})
+    chunk = view.scope.chunk
+    # at most a window of rows per message, values row-major [k, m]
+    np.testing.assert_array_equal(chunk["steps"], [2, 3, 4, 5])
+    np.testing.assert_array_equal(chunk["values"], values[2:].reshape(-1))
+    assert chunk["t"] == 6
+    view.update({"t": 7, "traces": {"v": (np.array([6]), np.array([[20.0, 21.0]], np.float32))}})
+    data = view.data
+    assert list(data["x"]) == [3, 4, 5, 6]  # only the window is kept
+    np.testing.assert_array_equal(data["v0"], [6.0, 8.0, 10.0, 20.0])
+    np.testing.assert_array_equal(data["v1"], [7.0, 9.0, 11.0, 21.0])
+    assert view.threshold == 1.0 and view.scope.threshold == 1.0
     view.set_threshold(1.7)
-    assert view.threshold_span.location == 1.7 and view.threshold_span.visible
+    assert view.scope.threshold == 1.7
     view.set_threshold(None)
-    assert not view.threshold_span.visible
+    assert view.scope.threshold is None
+
+
+def test_membrane_trace_pads_missing_columns_with_nan():
+    view = MembraneTrace("v", ["a", "b", "c"], window=10)
+    view.update({"t": 2, "traces": {"v": (np.array([0, 1]), np.array([1.0, 2.0], np.float32))}})
+    np.testing.assert_array_equal(view.data["v0"], [1.0, 2.0])
+    assert np.isnan(view.data["v2"]).all()
+    assert view.scope.chunk["values"].shape == (6,)
 
 
 def test_receptive_field_grid_matches_explicit_tiling():
@@ -276,14 +320,15 @@ def test_dashboard_streams_what_the_experiment_recorded(toy):
         frames.append(reference.frame())
         assert dash.tick()
         dash.clock.ack.frame = dash.clock.pressure.sent  # the browser acknowledges
-    src = dash.raster.sources["out"].data
-    np.testing.assert_array_equal(np.asarray(src["x"]), _concat(frames, "spikes", "out", 0))
-    np.testing.assert_array_equal(np.asarray(src["y"]), _concat(frames, "spikes", "out", 1))
-    trace = dash.traces[0].source.data
+    steps, neurons = dash.raster.events("out")
+    np.testing.assert_array_equal(steps, _concat(frames, "spikes", "out", 0))
+    np.testing.assert_array_equal(neurons, _concat(frames, "spikes", "out", 1))
+    last = frames[-1]["spikes"]["out"]  # the last message carries the last frame's spikes only
+    np.testing.assert_array_equal(dash.raster.scopes["out"].chunk["steps"], last[0])
+    assert dash.raster.scopes["out"].chunk["t"] == 21
     values = _concat(frames, "traces", "v", 1)
-    np.testing.assert_array_equal(np.asarray(trace["v1"]), values[:, 1])
+    np.testing.assert_array_equal(dash.traces[0].data["v1"], values[:, 1])
     assert dash.heatmaps[0].replacements == 1  # weights sent once, unchanged afterwards
-    assert (dash.x_range.start, dash.x_range.end) == (0, 50)
     assert "t = <span class='snnlab-t'>21</span>" in dash.status.text
     assert dash.frames == 3
 
@@ -321,7 +366,7 @@ def test_dashboard_threshold_and_widgets_follow_parameter_changes(toy):
     toy.v_threshold = 2.5
     dash.clock.ack.frame = dash.clock.pressure.sent
     dash.tick()
-    assert dash.traces[0].threshold_span.location == 2.5
+    assert dash.traces[0].threshold == 2.5
     assert dash.parameters.widgets["v_threshold"].value == 2.5
 
 
@@ -352,10 +397,14 @@ def test_dashboard_reset_clears_views(toy):
     dash = Dashboard(toy, autorun=False)
     toy.step(30)
     dash.tick()
-    assert len(dash.traces[0].source.data["x"]) > 0
+    assert len(dash.traces[0].data["x"]) > 0 and len(dash.raster.events("out")[0]) > 0
     dash.run_controls.reset_button.clicks += 1
-    assert toy.t == 0 and len(dash.traces[0].source.data["x"]) == 0
-    assert len(dash.raster.sources["out"].data["x"]) == 0
+    assert toy.t == 0 and len(dash.traces[0].data["x"]) == 0
+    assert len(dash.raster.events("out")[0]) == 0
+    toy.step(2)
+    dash.clock.ack.frame = dash.clock.pressure.sent
+    dash.tick()
+    assert dash.raster.scopes["out"].chunk.get("clear") is True  # the browser forgets too
 
 
 def test_dashboard_start_stop_runs_and_stops_the_thread(toy):

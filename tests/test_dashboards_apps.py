@@ -27,16 +27,17 @@ def test_app_dashboard_streams_the_experiment_frames(name):
             assert dash.tick(), dash.messages
             dash.clock.ack.frame = dash.clock.pressure.sent
         assert not dash.messages
-        for layer, src in (dash.raster.sources.items() if dash.raster else []):
+        for layer in (dash.raster.scopes if dash.raster else []):
             steps = np.concatenate([f["spikes"][layer][0] for f in frames])
             neurons = np.concatenate([f["spikes"][layer][1] for f in frames])
-            keep = dash.raster.rollover[layer]
-            np.testing.assert_array_equal(np.asarray(src.data["x"]), steps[-keep:])
-            np.testing.assert_array_equal(np.asarray(src.data["y"]), neurons[-keep:])
+            shown = steps >= max(dash.raster.window, exp.t) - dash.raster.window
+            kept_steps, kept_neurons = dash.raster.events(layer)
+            np.testing.assert_array_equal(kept_steps, steps[shown])
+            np.testing.assert_array_equal(kept_neurons, neurons[shown])
         for view in dash.traces:
             values = np.concatenate([f["traces"][view.key][1] for f in frames])[-view.window:]
             for i, col in enumerate(view.columns):
-                np.testing.assert_allclose(np.asarray(view.source.data[col]), values[:, i], rtol=0, atol=0)
+                np.testing.assert_allclose(view.data[col], values[:, i], rtol=0, atol=0)
         for view in dash.heatmaps:
             assert view.replacements >= 1  # the first frame carries every weight matrix
         assert f"<span class='snnlab-t'>{exp.t}</span>" in dash.status.text
@@ -54,7 +55,7 @@ def test_app_threshold_slider_changes_the_running_simulation(name):
     assert exp.v_threshold == 2.0
     exp.step(3)
     dash.tick()
-    assert dash.traces[0].threshold_span.location == 2.0
+    assert dash.traces[0].threshold == 2.0
     widget.value = 99.0  # outside the declared bounds: refused, widget reverts
     assert exp.v_threshold == 2.0 and widget.value == 2.0
     assert any("v_threshold" in m for _, m in dash.messages)

@@ -7,7 +7,6 @@ import importlib
 import shutil
 import subprocess
 
-import numpy as np
 import pytest
 
 pn = pytest.importorskip("panel")
@@ -16,6 +15,7 @@ from bokeh.document import Document  # noqa: E402
 from bokeh.models import Div, ImportedStyleSheet, InlineStyleSheet  # noqa: E402
 
 from snnlab.dashboards import BackPressure, Dashboard, RewardControls, RunControls  # noqa: E402
+from snnlab.dashboards.scope import StatusLine  # noqa: E402
 from snnlab.dashboards.streaming import ECHO_FILTER_JS, FrameClock  # noqa: E402
 
 
@@ -141,9 +141,12 @@ def test_status_update_sends_only_the_text(toy):
         dash.clock.ack.frame = dash.clock.pressure.sent
         assert dash.tick()
     assert _stylesheets(doc) == before  # no new stylesheet models per frame
-    assert isinstance(dash.status, Div)
-    status_events = [e for e in events if getattr(e, "model", None) is dash.status]
+    assert isinstance(dash.status, StatusLine)
+    rendered = {id(model.data) for model, _ in dash.status._models.values()}
+    status_events = [e for e in events if id(getattr(e, "model", None)) in rendered]
     assert status_events and {e.attr for e in status_events} == {"text"}
+    layout_models = {id(m) for m in doc.models if isinstance(m, Div)}
+    assert not [e for e in events if id(getattr(e, "model", None)) in layout_models]  # no Div changes
     assert "t = <span class='snnlab-t'>10</span>" in dash.status.text
 
 
@@ -245,20 +248,15 @@ def test_follow_range_moves_only_when_needed():
     assert not fr.fit(float("nan"), 1.0)
 
 
-def test_live_views_need_no_browser_computed_ranges(toy):
-    from bokeh.models import DataRange1d
-
-    dash = Dashboard(toy, autorun=False)
-    for _ in range(3):
+def test_live_views_send_only_what_is_new(toy):
+    """Each frame carries the new rows of every live view, never the whole window again."""
+    dash = Dashboard(toy, autorun=False, window=50)
+    for _ in range(4):
+        before = toy.t
         toy.step(5)
         dash.clock.ack.frame = dash.clock.pressure.sent
-        dash.tick()
-    for view in (*dash.traces, dash.history):
-        for fig in view.root.select({"type": DataRange1d}):
-            raise AssertionError(f"{type(view).__name__} uses a DataRange1d: {fig}")
-    trace = dash.traces[0]
-    values = [np.asarray(trace.source.data[c], np.float64) for c in trace.columns]
-    lo = min(float(v.min()) for v in values)
-    hi = max(float(v.max()) for v in values)
-    lo, hi = min(lo, trace.threshold_span.location), max(hi, trace.threshold_span.location)
-    assert trace.y.range.start <= lo and hi <= trace.y.range.end
+        assert dash.tick()
+        chunk = dash.traces[0].scope.chunk
+        assert list(chunk["steps"]) == list(range(before, toy.t))
+        assert len(chunk["values"]) == 5 * len(dash.traces[0].columns)
+        assert all(int(s) >= before for s in dash.raster.scopes["out"].chunk["steps"])

@@ -34,4 +34,7 @@ def create(*, period_ms: int = 33, window: int = 200, autorun: bool = True, **op
 
 
 if __name__.startswith("bokeh"):
+    from snnlab.dashboards.server import limit_torch_threads
+
+    limit_torch_threads()
     create().servable(title=f"snnlab · {TITLE}")

@@ -4,10 +4,11 @@ Components (each a ``pn.viewable.Viewer``): :class:`LiveRaster`,
 :class:`MembraneTrace`, :class:`WeightHeatmap`, :class:`StdpWindow`,
 :class:`SeriesHistory`, :class:`RewardControls`, :class:`ParameterControls`,
 :class:`RunControls`, and :class:`Dashboard` composing them for one
-:class:`snnlab.lab.Experiment`. Live views stream with Bokeh's
-``ColumnDataSource.stream(..., rollover=...)`` (canvas backend), one batched
-message per frame, with browser acknowledgements for back-pressure
-(:mod:`snnlab.dashboards.streaming`). :mod:`snnlab.dashboards.server` serves
+:class:`snnlab.lab.Experiment`. The scrolling views (raster, traces,
+histories) are canvas components that receive only what is new each frame
+(:mod:`snnlab.dashboards.scope`); the weight heatmap and STDP window are Bokeh
+figures. All changes of a frame travel as one message, with browser
+acknowledgements for back-pressure (:mod:`snnlab.dashboards.streaming`). :mod:`snnlab.dashboards.server` serves
 the apps of :mod:`snnlab.apps` (``snnlab serve``).
 """
 

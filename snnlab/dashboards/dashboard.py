@@ -4,9 +4,9 @@ Data flow per browser session::
 
     experiment thread  --(ring buffers, lock)-->  experiment.frame()
     periodic callback (period_ms)  -- drains one frame, then inside ONE pn.io.hold():
-        every view .update(frame)  (ColumnDataSource.stream(..., rollover=...))
+        every view .update(frame)  (only what is new: scope chunks, streamed rows)
         heatmap image replaced only if frame['weights'] has it
-        status line (a Bokeh Div: only its text travels), clock row (frame id)
+        status line (a DOM line: only its text travels), clock row (frame id)
         -> browser acknowledges after painting
     back-pressure: a tick is skipped while two frames are unacknowledged (1 s
     timeout); a browser that acknowledges nothing within ``ack_grace`` seconds
@@ -28,15 +28,17 @@ from __future__ import annotations
 import html
 import logging
 import sys
+import time
 from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
 import panel as pn
-from bokeh.models import Div, Range1d
+from bokeh.models import Div
 
 from . import registry
 from .controls import ParameterControls, RewardControls, RunControls, default_notify
+from .scope import StatusLine
 from .streaming import BackPressure, FrameClock, RateMeter
 from .views import LiveRaster, MembraneTrace, SeriesHistory, StdpWindow, WeightHeatmap
 
@@ -76,6 +78,9 @@ class Dashboard(pn.viewable.Viewer):
         Seconds after the first frame within which the browser must
         acknowledge one; otherwise it is treated as not acknowledging and
         frames go out every period (unthrottled).
+    status_interval : float
+        While the simulation runs, the status line is rewritten at most this
+        often (seconds).
     app_name : str
         Name reported by :func:`snnlab.dashboards.registry.snapshot`.
     """
@@ -92,6 +97,7 @@ class Dashboard(pn.viewable.Viewer):
         ack_timeout: float = 1.0,
         ack_grace: float = 3.0,
         app_name: str = "",
+        status_interval: float = 0.25,
     ) -> None:
         super().__init__()
         for attr in ("frame", "views", "run", "pause", "step", "reset", "lock"):
@@ -106,6 +112,10 @@ class Dashboard(pn.viewable.Viewer):
         self.title = title or type(experiment).__name__
         self.app_name = app_name or type(experiment).__name__
         self.period_ms = period_ms
+        if isinstance(status_interval, bool) or not isinstance(status_interval, (int, float)) \
+                or not status_interval >= 0:
+            raise ValueError(f"status_interval must be a number >= 0 (seconds), got {status_interval!r}")
+        self.status_interval = float(status_interval)
         self.autorun = bool(autorun)
         self.messages: deque[tuple[str, str]] = deque(maxlen=100)
         self.clock = FrameClock(BackPressure(max_in_flight, ack_timeout, grace=ack_grace))
@@ -117,19 +127,16 @@ class Dashboard(pn.viewable.Viewer):
         self.stopped = False
         self._last_error: str | None = None
         self._params_changed = False
-        self._last_t = 0
         self._dropped = 0
 
         spec = experiment.views()
         self.spec = spec
         self.window = window
-        self.x_range = Range1d(0, window)
         self.views: list[Any] = []
         raster = spec.get("raster") or {}
-        self.raster = LiveRaster({n: m["size"] for n, m in raster.items()}, window=window,
-                                 x_range=self.x_range) if raster else None
+        self.raster = LiveRaster({n: m["size"] for n, m in raster.items()}, window=window) if raster else None
         self.traces = [
-            MembraneTrace(n, m["labels"], threshold=m.get("threshold"), window=window, x_range=self.x_range,
+            MembraneTrace(n, m["labels"], threshold=m.get("threshold"), window=window,
                           title=m.get("label") or n)
             for n, m in (spec.get("traces") or {}).items()
         ]
@@ -157,11 +164,16 @@ class Dashboard(pn.viewable.Viewer):
         self.parameters = ParameterControls(experiment, exclude=exclude, notify=self.notify)
         self.reward = RewardControls(experiment, notify=self.notify) if callable(
             getattr(experiment, "give_reward", None)) else None
-        # a plain Bokeh Div: a new status only sends its text (an HTML pane would
-        # also send new stylesheet models with every update)
-        self.status = Div(text=self._status_html(0, 0.0, 0.0, False), sizing_mode="stretch_width",
-                          margin=(0, 10, 0, 10))
+        # a DOM line replaced in place (a new Bokeh Div text would make the browser lay out the
+        # whole page again); the clock source (and through its callback the acknowledgement
+        # model) joins the document as a tag of a hidden Div that never changes, so no
+        # plot has to be repainted for it every frame
+        self.status = StatusLine(text=self._status_html(0, 0.0, 0.0, False), sizing_mode="stretch_width",
+                                 height=22, margin=(0, 10, 0, 10))
+        self._clock_holder = Div(text="", visible=False, tags=[self.clock.source])
         self._status_text = ""
+        self._status_at = -float("inf")
+        self._status_running = False
         self._notebook = False
         experiment.param.watch(self._on_param, [n for n in experiment.param if n != "name"])
         self.layout = self._build_layout()
@@ -182,27 +194,13 @@ class Dashboard(pn.viewable.Viewer):
         if right:
             columns.append(pn.Column(*right, sizing_mode="stretch_width", min_width=320))
         body = pn.Row(*columns, sizing_mode="stretch_width")
-        clock_pane = pn.pane.Bokeh(self._clock_holder(), visible=True, height=0, width=0, margin=0)
         return pn.Column(
             pn.pane.HTML(f"<h2 style='margin:4px 0'>{html.escape(self.title)}</h2>", margin=(0, 10)),
-            pn.pane.Bokeh(self.status, sizing_mode="stretch_width", margin=0),
+            self.status,
+            pn.pane.Bokeh(self._clock_holder, visible=False, margin=0),
             pn.Row(pn.Column(*side, width=370), body, sizing_mode="stretch_width"),
-            clock_pane,
             sizing_mode="stretch_width",
         )
-
-    def _clock_holder(self) -> Any:
-        # an invisible plot that carries the clock source (and so the acknowledgement model)
-        from bokeh.plotting import figure
-
-        fig = figure(width=1, height=1, toolbar_location=None, min_border=0, output_backend="canvas",
-                     x_range=Range1d(0, 1), y_range=Range1d(0, 1))
-        fig.outline_line_color = None
-        fig.axis.visible = False
-        fig.grid.visible = False
-        fig.scatter("t", "frame", source=self.clock.source, size=0, alpha=0)
-        fig.tags = ["snnlab-clock"]
-        return fig
 
     def __panel__(self) -> pn.viewable.Viewable:
         self._schedule_start()
@@ -283,7 +281,6 @@ class Dashboard(pn.viewable.Viewer):
         with pn.io.hold():
             for view in self.views:
                 view.clear()
-            self.x_range.update(start=0, end=self.window)
 
     def tick(self) -> bool:
         """One periodic-callback tick: send one frame unless back-pressure says wait.
@@ -316,19 +313,23 @@ class Dashboard(pn.viewable.Viewer):
         with pn.io.hold():
             for view in self.views:
                 view.update(frame)
-            if t != self._last_t:
-                self.x_range.update(start=max(0, t - self.window), end=max(self.window, t))
-                self._last_t = t
             if self._params_changed:
                 self._params_changed = False
                 self._refresh_from_params()
             self.run_controls.sync()
-            text = self._status_html(
-                t, float(frame.get("time_ms", t)), float(stats.get("steps_per_second", 0.0)),
-                bool(stats.get("running", False)),
-            )
-            if text != self._status_text:
-                self.status.text = self._status_text = text
+            running = bool(stats.get("running", False))
+            now = time.monotonic()
+            # while the simulation runs, at most every `status_interval` seconds (a
+            # person cannot read faster, and each change is a message)
+            due = now - self._status_at >= self.status_interval
+            if not running or running != self._status_running or due:
+                text = self._status_html(
+                    t, float(frame.get("time_ms", t)), float(stats.get("steps_per_second", 0.0)), running
+                )
+                if text != self._status_text:
+                    self.status.show(text)
+                    self._status_text = text
+                self._status_at, self._status_running = now, running
             self.clock.mark(t)
         if self._notebook:
             self._push_notebook()

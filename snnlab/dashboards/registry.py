@@ -46,6 +46,12 @@ def _plain(value: Any) -> Any:
     return repr(value)
 
 
+def _pressure(pressure: Any) -> dict[str, Any]:
+    return {"acked": int(pressure.acked), "acks_received": int(pressure.acks_received),
+            "skipped": int(pressure.skipped), "timeouts": int(pressure.timeouts),
+            "acknowledging": pressure.acknowledging}
+
+
 def snapshot() -> dict[str, Any]:
     """JSON-ready summary: live dashboards and running threads.
 
@@ -64,6 +70,7 @@ def snapshot() -> dict[str, Any]:
             "t": int(getattr(exp, "t", 0)),
             "running": bool(getattr(exp, "running", False)),
             "frames_sent": int(d.clock.pressure.sent + 1),
+            "pressure": _pressure(d.clock.pressure),
             "params": {n: _plain(getattr(exp, n)) for n in names},
             "weights": {h.key: {"replacements": h.replacements, "checksum": h.checksum}
                         for h in getattr(d, "heatmaps", [])},

@@ -1,12 +1,14 @@
-"""Live Bokeh views fed by Experiment frames.
+"""Live views fed by Experiment frames.
 
-Each view owns Bokeh ``ColumnDataSource`` objects inside a ``pn.pane.Bokeh``
-and an ``update(frame)`` method that appends what is new with
-``ColumnDataSource.stream(..., rollover=...)`` (the browser receives only the
-new rows and keeps a bounded window), so memory on both ends stays constant
-over time. The views never touch the experiment: a :class:`Dashboard` drains
-``experiment.frame()`` and hands the same frame to every view inside one
-``pn.io.hold()``. Figures use Bokeh's canvas backend.
+Every view has an ``update(frame)`` method that sends the browser only what is
+new, and the browser keeps a bounded window, so memory on both ends stays
+constant over time. The scrolling views (:class:`LiveRaster`,
+:class:`MembraneTrace`, :class:`SeriesHistory`) draw on
+:class:`~snnlab.dashboards.scope.Scope` canvases; :class:`WeightHeatmap` and
+:class:`StdpWindow` are Bokeh figures (canvas backend) whose sources are
+replaced or streamed (``rollover``) only when their data change. The views
+never touch the experiment: a :class:`Dashboard` drains ``experiment.frame()``
+and hands the same frame to every view inside one ``pn.io.hold()``.
 
 Frame layout consumed (see ``snnlab.lab.experiment``)::
 
@@ -24,10 +26,11 @@ from typing import Any
 
 import numpy as np
 import panel as pn
-from bokeh.layouts import column as bk_column
 from bokeh.models import ColorBar, ColumnDataSource, LinearColorMapper, Range1d, Span
 from bokeh.palettes import Viridis256
 from bokeh.plotting import figure
+
+from .scope import PALETTE, Scope
 
 __all__ = [
     "FollowRange",
@@ -39,9 +42,6 @@ __all__ = [
     "receptive_field_grid",
 ]
 
-PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#000000")
-SPIKE_COLOR = "#1a1a1a"
-THRESHOLD_COLOR = "#D55E00"
 BACKEND = "canvas"
 
 
@@ -137,12 +137,20 @@ class _View(pn.viewable.Viewer):
         raise NotImplementedError
 
 
-class LiveRaster(_View):
+def _ints(values: Any) -> np.ndarray:
+    """int32 arrays: Bokeh sends them as binary buffers without walking them element by element."""
+    return np.ascontiguousarray(np.asarray(values), dtype=np.int32)
+
+
+class LiveRaster(pn.viewable.Viewer):
     """Spike raster of one or more layers over the last ``window`` steps.
 
-    One figure per layer (x: step, y: neuron index), a rectangle per spike.
-    Each layer's source keeps at most ``rollover`` events, where
-    ``rollover = min(window * size, max_points)``.
+    One :class:`~snnlab.dashboards.scope.Scope` canvas per layer (x: step,
+    y: neuron index, neuron 0 at the bottom). :meth:`update` sends each layer
+    only the spikes of the new frame and the current step count; the browser
+    keeps the spikes of the last ``window`` steps. The server keeps the same
+    window (at most ``max_points`` spikes per layer), readable with
+    :meth:`events`.
 
     Parameters
     ----------
@@ -151,9 +159,9 @@ class LiveRaster(_View):
     window : int
         Steps shown (the x axis follows the newest step).
     max_points : int
-        Upper bound on the events kept per layer.
-    x_range : Range1d, optional
-        A shared x range (a :class:`Dashboard` links the raster and traces).
+        Upper bound on the spikes a frame sends and the server keeps per layer.
+    height : int
+        Pixel height of each layer's plot (small layers get less).
     """
 
     def __init__(
@@ -162,7 +170,6 @@ class LiveRaster(_View):
         *,
         window: int = 200,
         max_points: int = 50_000,
-        x_range: Range1d | None = None,
         height: int = 220,
     ) -> None:
         super().__init__()
@@ -171,50 +178,79 @@ class LiveRaster(_View):
         self.window = _check_window(window)
         if isinstance(max_points, bool) or not isinstance(max_points, int) or max_points < 1:
             raise ValueError(f"max_points must be an integer >= 1, got {max_points!r}")
-        self.x_range = x_range if x_range is not None else Range1d(0, self.window)
-        self.sizes = {}
-        self.sources: dict[str, ColumnDataSource] = {}
-        self.rollover: dict[str, int] = {}
-        figures = []
+        self.max_points = max_points
+        self.sizes: dict[str, int] = {}
+        self.scopes: dict[str, Scope] = {}
+        self._steps: dict[str, np.ndarray] = {}
+        self._neurons: dict[str, np.ndarray] = {}
         for name, size in layers.items():
-            size = int(size)
-            if size < 1:
+            if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
                 raise ValueError(f"layers[{name!r}] must be a size >= 1, got {size!r}")
+            size = int(size)
             self.sizes[name] = size
-            self.rollover[name] = min(self.window * size, max_points)
-            src = ColumnDataSource(data={"x": np.zeros(0, np.int64), "y": np.zeros(0, np.int32)})
-            self.sources[name] = src
             h = height if size > 8 else max(120, 20 * size + 60)
-            fig = _figure(h, f"{name} spikes", x_range=self.x_range, y_range=Range1d(-0.5, size - 0.5))
-            fig.rect("x", "y", width=1.0, height=0.9 if size <= 200 else 1.0, source=src,
-                     fill_color=SPIKE_COLOR, line_color=None)
-            fig.xaxis.axis_label = "step"
-            fig.yaxis.axis_label = "neuron"
-            figures.append(fig)
-        self.figures = figures
-        self._set_root(bk_column(*figures, sizing_mode="stretch_width"))
+            self.scopes[name] = Scope(kind="raster", title=f"{name} spikes", window=self.window, size=size,
+                                      height=h, sizing_mode="stretch_width")
+            self._steps[name] = np.zeros(0, np.int64)
+            self._neurons[name] = np.zeros(0, np.int64)
+        self.t = 0
+        self._clear = False
+        self.layout = pn.Column(*self.scopes.values(), sizing_mode="stretch_width")
+
+    def __panel__(self) -> pn.Column:
+        return self.layout
 
     def update(self, frame: Mapping[str, Any]) -> None:
-        """Stream the new spike events of every layer in ``frame['spikes']``."""
-        for name, (steps, neurons) in (frame.get("spikes") or {}).items():
-            src = self.sources.get(name)
-            if src is None or len(steps) == 0:
+        """Send every layer the new spikes of ``frame['spikes']`` and the step count ``frame['t']``.
+
+        Without ``'t'`` the step count becomes one past the newest spike. A
+        layer gets no message when nothing changed for it (no new spike, same
+        ``t``, no pending clear).
+        """
+        spikes = frame.get("spikes") or {}
+        newest = [int(np.asarray(s)[-1]) + 1 for s, _ in spikes.values() if len(s)]
+        t = int(frame["t"]) if frame.get("t") is not None else max([self.t, *newest])
+        moved = t != self.t
+        self.t = t
+        first = max(self.window, t) - self.window
+        for name, scope in self.scopes.items():
+            steps, neurons = spikes.get(name, ((), ()))
+            steps = np.asarray(steps, np.int64)[-self.max_points:]
+            neurons = np.asarray(neurons, np.int64)[-self.max_points:]
+            if not (moved or len(steps) or self._clear):
                 continue
-            keep = self.rollover[name]
-            steps, neurons = _tail([np.asarray(steps), np.asarray(neurons)], keep)
-            src.stream({"x": steps, "y": neurons}, rollover=keep)
+            kept_steps = np.concatenate([self._steps[name], steps])
+            kept_neurons = np.concatenate([self._neurons[name], neurons])
+            cut = max(int(np.searchsorted(kept_steps, first, side="left")), len(kept_steps) - self.max_points)
+            self._steps[name], self._neurons[name] = kept_steps[cut:], kept_neurons[cut:]
+            chunk: dict[str, Any] = {"t": t, "steps": _ints(steps), "neurons": _ints(neurons)}
+            if self._clear:
+                chunk["clear"] = True
+            scope.send(chunk)
+        self._clear = False
+
+    def events(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """The spikes of layer ``name`` in the shown window: ``(steps int64[k], neurons int64[k])``."""
+        return self._steps[name].copy(), self._neurons[name].copy()
 
     def clear(self) -> None:
-        for src in self.sources.values():
-            src.data = {"x": np.zeros(0, np.int64), "y": np.zeros(0, np.int32)}
+        """Forget every spike (the next update tells the browser to do the same)."""
+        for name in self.scopes:
+            self._steps[name] = np.zeros(0, np.int64)
+            self._neurons[name] = np.zeros(0, np.int64)
+        self.t = 0
+        self._clear = True
 
 
-class MembraneTrace(_View):
+class MembraneTrace(pn.viewable.Viewer):
     """Membrane potential traces over the last ``window`` steps, with the threshold.
 
-    ``frame['traces'][name] = (steps[k], values[k, m])`` becomes ``m`` lines
-    (columns ``v0 .. v{m-1}``); a dashed horizontal span marks the firing
-    threshold and moves when :meth:`set_threshold` is given a new value.
+    ``frame['traces'][name] = (steps[k], values[k, m])`` becomes ``m`` lines on
+    a :class:`~snnlab.dashboards.scope.Scope` canvas; a dashed line marks the
+    firing threshold and moves when :meth:`set_threshold` is given a new value.
+    The y range follows the data and the threshold in the browser. The server
+    keeps the last ``window`` rows in :attr:`data` (``'x'`` and ``'v0'`` ..
+    ``'v{m-1}'``).
     """
 
     def __init__(
@@ -224,7 +260,6 @@ class MembraneTrace(_View):
         *,
         threshold: float | None = None,
         window: int = 200,
-        x_range: Range1d | None = None,
         height: int = 240,
         title: str | None = None,
     ) -> None:
@@ -235,24 +270,16 @@ class MembraneTrace(_View):
         self.key = name
         self.labels = labels
         self.window = _check_window(window)
-        self.x_range = x_range if x_range is not None else Range1d(0, self.window)
         self.columns = [f"v{i}" for i in range(len(labels))]
-        self.source = ColumnDataSource(data=self._empty())
-        self.y = FollowRange(min(0.0, threshold or 0.0), max(1.0, threshold or 1.0), min_span=0.1)
-        fig = _figure(height, title or f"membrane {name}", x_range=self.x_range, y_range=self.y.range)
-        for i, (col, label) in enumerate(zip(self.columns, labels)):
-            fig.line("x", col, source=self.source, color=PALETTE[i % len(PALETTE)], line_width=1.5,
-                     legend_label=label)
-        fig.legend.location = "top_left"
-        fig.legend.click_policy = "hide"
-        fig.xaxis.axis_label = "step"
-        fig.yaxis.axis_label = "v"
-        self.threshold_span = Span(location=threshold if threshold is not None else 0.0,
-                                   dimension="width", line_color=THRESHOLD_COLOR, line_dash="dashed",
-                                   line_width=1.5, visible=threshold is not None)
-        fig.add_layout(self.threshold_span)
-        self.figure = fig
-        self._set_root(fig)
+        self.scope = Scope(kind="traces", title=title or f"membrane {name}", window=self.window,
+                           labels=labels, threshold=None if threshold is None else float(threshold),
+                           height=height, sizing_mode="stretch_width")
+        self.data: dict[str, np.ndarray] = self._empty()
+        self.t = 0
+        self._clear = False
+
+    def __panel__(self) -> Scope:
+        return self.scope
 
     def _empty(self) -> dict[str, np.ndarray]:
         data: dict[str, np.ndarray] = {"x": np.zeros(0, np.int64)}
@@ -260,44 +287,50 @@ class MembraneTrace(_View):
             data[col] = np.zeros(0, np.float32)
         return data
 
+    @property
+    def threshold(self) -> float | None:
+        """The threshold line's value (None: hidden)."""
+        return self.scope.threshold
+
     def set_threshold(self, value: float | None) -> None:
         """Move the threshold line (hidden when ``value`` is None); no message if unchanged."""
-        if value is None:
-            if self.threshold_span.visible:
-                self.threshold_span.visible = False
-            return
-        value = float(value)
-        if self.threshold_span.location != value:
-            self.threshold_span.location = value
-        if not self.threshold_span.visible:
-            self.threshold_span.visible = True
-        self._fit_y()
+        value = None if value is None else float(value)
+        if self.scope.threshold != value:
+            self.scope.threshold = value
 
     def update(self, frame: Mapping[str, Any]) -> None:
-        """Stream the new rows of ``frame['traces'][self.key]``."""
+        """Send the new rows of ``frame['traces'][self.key]`` and the step count ``frame['t']``."""
         entry = (frame.get("traces") or {}).get(self.key)
         if entry is None:
             return
-        steps, values = np.asarray(entry[0]), np.asarray(entry[1])
-        if len(steps) == 0:
+        steps, values = np.asarray(entry[0], np.int64), np.asarray(entry[1], np.float32)
+        if len(steps) == 0 and not self._clear:
             return
         if values.ndim == 1:
             values = values[:, None]
-        steps, values = _tail([steps, values], self.window)
-        data = {"x": steps}
+        m = len(self.columns)
+        if values.shape[1] < m:
+            pad = np.full((len(steps), m - values.shape[1]), np.nan, np.float32)
+            values = np.concatenate([values, pad], axis=1)
+        steps, values = _tail([steps, values[:, :m]], self.window)
+        t = int(frame["t"]) if frame.get("t") is not None else (int(steps[-1]) + 1 if len(steps) else self.t)
+        self.t = t
+        data = {"x": np.concatenate([self.data["x"], steps])[-self.window:]}
         for i, col in enumerate(self.columns):
-            data[col] = values[:, i] if i < values.shape[1] else np.full(len(steps), np.nan, np.float32)
-        self.source.stream(data, rollover=self.window)
-        self._fit_y()
-
-    def _fit_y(self) -> None:
-        lo, hi = _finite_bounds([self.source.data[col] for col in self.columns])
-        if self.threshold_span.visible:
-            lo, hi = min(lo, self.threshold_span.location), max(hi, self.threshold_span.location)
-        self.y.fit(lo, hi)
+            data[col] = np.concatenate([self.data[col], values[:, i]])[-self.window:]
+        self.data = data
+        chunk: dict[str, Any] = {"t": t, "steps": _ints(steps),
+                                 "values": np.ascontiguousarray(values, np.float32).reshape(-1)}
+        if self._clear:
+            chunk["clear"] = True
+            self._clear = False
+        self.scope.send(chunk)
 
     def clear(self) -> None:
-        self.source.data = self._empty()
+        """Forget the shown rows (the next update tells the browser to do the same)."""
+        self.data = self._empty()
+        self.t = 0
+        self._clear = True
 
 
 def receptive_field_grid(weights: np.ndarray, image_shape: Sequence[int],
@@ -469,11 +502,13 @@ class StdpWindow(_View):
         self.points.data = {"x": np.zeros(0, np.float32), "y": np.zeros(0, np.float32)}
 
 
-class SeriesHistory(_View):
-    """History of scalar or vector series (reward, eligibility, ...), last ``window`` rows.
+class SeriesHistory(pn.viewable.Viewer):
+    """History of scalar or vector series (reward, eligibility, ...), last ``window`` steps.
 
-    ``frame['series'][name] = (steps[k], values[k] or [k, m])``; one figure
-    per series, one line per column.
+    ``frame['series'][name] = (steps[k], values[k] or [k, m])``; one
+    :class:`MembraneTrace`-style scope per series (no threshold line), one line
+    per column, y range following the data in the browser. ``traces[name]``
+    is that series' view; its ``data`` holds the last ``window`` rows.
     """
 
     def __init__(
@@ -490,55 +525,26 @@ class SeriesHistory(_View):
             raise ValueError(f"series must be a non-empty mapping {{name: width}}, got {series!r}")
         self.window = _check_window(window)
         self.widths = {name: max(1, int(m)) for name, m in series.items()}
-        self.sources: dict[str, ColumnDataSource] = {}
-        self.x = FollowRange(0.0, float(self.window), min_span=1.0, shrink=0.0)
-        self.y: dict[str, FollowRange] = {}
-        self.figures = []
+        self.traces: dict[str, MembraneTrace] = {}
         for name, m in self.widths.items():
-            src = ColumnDataSource(data=self._empty(m))
-            self.sources[name] = src
-            self.y[name] = FollowRange(-1.0, 1.0, min_span=1e-3)
-            fig = _figure(height, name if len(self.widths) > 1 else title, x_axis_label="step",
-                          x_range=self.x.range, y_range=self.y[name].range)
             names = list((labels or {}).get(name) or [])
-            for j in range(m):
-                label = names[j] if j < len(names) else (name if m == 1 else f"{name}[{j}]")
-                fig.line("x", f"v{j}", source=src, color=PALETTE[j % len(PALETTE)], line_width=1.5,
-                         legend_label=label)
-            fig.legend.location = "top_left"
-            fig.legend.click_policy = "hide"
-            self.figures.append(fig)
-        self._set_root(bk_column(*self.figures, sizing_mode="stretch_width"))
+            columns = [names[j] if j < len(names) else (name if m == 1 else f"{name}[{j}]") for j in range(m)]
+            view = MembraneTrace(name, columns, window=self.window, height=height,
+                                 title=name if len(self.widths) > 1 else title)
+            view.scope.y_label = name
+            self.traces[name] = view
+        self.layout = pn.Column(*self.traces.values(), sizing_mode="stretch_width")
 
-    @staticmethod
-    def _empty(m: int) -> dict[str, np.ndarray]:
-        data = {"x": np.zeros(0, np.int64)}
-        for j in range(m):
-            data[f"v{j}"] = np.zeros(0, np.float32)
-        return data
+    def __panel__(self) -> pn.Column:
+        return self.layout
 
     def update(self, frame: Mapping[str, Any]) -> None:
-        """Stream the new rows of every series in ``frame['series']``."""
-        for name, (steps, values) in (frame.get("series") or {}).items():
-            src = self.sources.get(name)
-            if src is None or len(steps) == 0:
-                continue
-            steps, values = _tail([np.asarray(steps), np.asarray(values)], self.window)
-            if values.ndim == 1:
-                values = values[:, None]
-            m = self.widths[name]
-            data = {"x": steps}
-            for j in range(m):
-                data[f"v{j}"] = values[:, j] if j < values.shape[1] else np.full(len(steps), np.nan)
-            src.stream(data, rollover=self.window)
-            self.y[name].fit(*_finite_bounds([src.data[f"v{j}"] for j in range(m)]))
-            xs = src.data["x"]
-            last = float(xs[-1])
-            if last > self.x.range.end or last < self.x.range.start:
-                # the last `window` steps shown, room for 5 % more on the right
-                end = max(float(self.window), last + 0.05 * self.window)
-                self.x.range.update(start=max(0.0, end - self.window), end=end)
+        """Send the new rows of every series in ``frame['series']``."""
+        series = frame.get("series") or {}
+        for name, view in self.traces.items():
+            if name in series:
+                view.update({"t": frame.get("t"), "traces": {name: series[name]}})
 
     def clear(self) -> None:
-        for name, src in self.sources.items():
-            src.data = self._empty(self.widths[name])
+        for view in self.traces.values():
+            view.clear()

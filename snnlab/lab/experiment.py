@@ -93,6 +93,7 @@ __all__ = ["Experiment"]
 _BASE_PARAMS = ("name",)
 _LOCK_HOLD_S = 0.02  # longest time the run thread holds the lock in one go
 _MAX_DEBT_S = 0.1  # a run that falls behind catches up at most this much simulated time
+_BATCH_S = 0.015  # a paced run wakes up at most this often and takes the steps due
 
 
 class Experiment(param.Parameterized):
@@ -335,8 +336,12 @@ class Experiment(param.Parameterized):
                 now = time.perf_counter()
                 debt = min(debt + (now - last) * speed, max(1.0, speed * _MAX_DEBT_S))
                 last = now
-                if debt < 1.0:
-                    self._stop_event.wait(min(0.05, (1.0 - debt) / speed))
+                # wake up at most every _BATCH_S and then take the steps due (at least one):
+                # many experiments in one process then contend for the interpreter lock
+                # ~1/_BATCH_S times a second each, not `speed` times
+                batch = min(max(1.0, speed * _BATCH_S), max(1.0, speed * _MAX_DEBT_S))
+                if debt < batch:
+                    self._stop_event.wait(min(0.05, (batch - debt) / speed))
                     continue
                 todo = int(debt)
                 done = 0
@@ -353,7 +358,8 @@ class Experiment(param.Parameterized):
                 if elapsed >= 0.5:
                     self._sps = window_steps / elapsed
                     window_start, window_steps = time.perf_counter(), 0
-                time.sleep(0.0005)  # let other threads take the lock between batches
+                if done < todo:
+                    time.sleep(0.0005)  # cut short by the deadline: let others take the lock
         except Exception as exc:  # recorded and shown to the person; the thread stops
             self.error = f"{type(exc).__name__}: {exc}"
             self.error_traceback = traceback.format_exc()

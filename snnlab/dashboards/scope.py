@@ -1,0 +1,93 @@
+"""``Scope``: the browser half of the live raster and trace views (a canvas drawn by ``scope.js``).
+
+The server sets :attr:`Scope.chunk` once per frame to what is new -- for a
+raster ``{'t', 'steps' int32[k], 'neurons' int32[k]}``, for traces
+``{'t', 'steps' int32[k], 'values' float32[k * m]}`` (row-major ``[k, m]``),
+plus ``'clear': True`` after a reset. Inside a frame's ``pn.io.hold()`` this
+is one property change in the frame's single message. The browser keeps the
+last ``window`` steps and redraws them (see ``scope.js``), so neither side
+holds more than a window of data, and the cost of a frame does not depend on
+how long the simulation has run.
+
+Every rendered scope registers a small record in ``window.snnlabScopes``
+(``kind``, ``frames`` drawn, ``t`` shown, ``threshold`` drawn, ``shown``
+spikes), which browser tests and ``benchmarks.dashboard`` read.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import param
+from panel.custom import JSComponent
+
+__all__ = ["PALETTE", "SPIKE_COLOR", "THRESHOLD_COLOR", "Scope", "StatusLine", "write_now"]
+
+PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#000000")
+SPIKE_COLOR = "#1a1a1a"
+THRESHOLD_COLOR = "#D55E00"
+
+
+class Scope(JSComponent):
+    """A scrolling canvas plot of the last ``window`` steps: a spike raster or membrane traces."""
+
+    kind = param.Selector(default="traces", objects=["raster", "traces"], doc="what is drawn")
+    title = param.String(default="", doc="heading drawn above the plot")
+    window = param.Integer(default=200, bounds=(1, None), doc="steps shown")
+    size = param.Integer(default=1, bounds=(1, None), doc="raster: neurons of the layer")
+    color = param.String(default=SPIKE_COLOR, doc="raster: spike colour (#rrggbb)")
+    labels = param.List(default=[], item_type=str, doc="traces: one label per line")
+    colors = param.List(default=list(PALETTE), item_type=str, doc="traces: line colours, cycled")
+    y_label = param.String(default="v", doc="traces: y axis label")
+    threshold = param.Number(default=None, allow_None=True, doc="traces: dashed threshold line (None: none)")
+    threshold_color = param.String(default=THRESHOLD_COLOR)
+    chunk = param.Dict(default={}, doc="what is new since the last frame (see the module docstring)")
+
+    _esm = Path(__file__).with_name("scope.js")
+
+    def send(self, chunk: dict[str, Any]) -> None:
+        """Set :attr:`chunk` for this frame (see :func:`write_now`)."""
+        write_now(self, chunk=chunk)
+
+
+class StatusLine(JSComponent):
+    """One line of HTML (the dashboard's status) replaced in place.
+
+    A plain DOM update: unlike a Bokeh ``Div``, whose new text makes the
+    browser lay out the whole page again, this costs the browser next to
+    nothing, so the status can follow every frame.
+    """
+
+    text = param.String(default="", doc="HTML of the line")
+
+    _esm = """
+export function render({ model, el }) {
+  const line = document.createElement("div");
+  line.style.cssText = "white-space:nowrap;overflow:hidden;text-overflow:ellipsis;";
+  const show = () => { line.innerHTML = model.text; };
+  model.on("text", show);
+  show();
+  return line;
+}
+"""
+
+    def show(self, text: str) -> None:
+        """Set :attr:`text` for this frame (see :func:`write_now`)."""
+        write_now(self, text=text)
+
+
+def write_now(component: JSComponent, **values: Any) -> None:
+    """Set parameters of ``component`` and write them straight into every rendered Bokeh model.
+
+    Equivalent to ``component.param.update(**values)`` but without Panel's
+    per-parameter synchronisation, which in a notebook pushes each change as
+    a message of its own: this way the changes join the frame's single
+    message (served page: the held document; notebook: the frame's one push).
+    """
+    with param.parameterized.discard_events(component):
+        component.param.update(**values)
+    for model, _ in list(component._models.values()):
+        data = getattr(model, "data", None)
+        if data is not None:
+            data.update(**{k: v for k, v in values.items() if hasattr(data, k)})
