@@ -74,7 +74,10 @@ COUNTER_JS = """() => {
       const id = ids.length ? ids[ids.length - 1] : -1;
       if (id !== st.lastId) { st.lastId = id; st.frames += 1; }
     } else if (st.changes !== st.seen) { st.seen = st.changes; st.frames += 1; }
-    if (st.span && st.span.threshold !== st.lastLoc) { st.lastLoc = st.span.threshold; st.spanTimes.push(ts); }
+    if (st.span && st.span.threshold !== st.lastLoc) {
+      st.lastLoc = st.span.threshold;
+      st.spanTimes.push(ts);
+    }
     requestAnimationFrame(loop);
   };
   requestAnimationFrame(loop);

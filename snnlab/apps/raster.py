@@ -19,7 +19,7 @@ pn.config.inline = True
 TITLE = "Population raster"
 
 
-def create(*, period_ms: int = 33, window: int = 200, autorun: bool = True, **options: Any) -> Dashboard:
+def create(*, period_ms: int = 30, window: int = 200, autorun: bool = True, **options: Any) -> Dashboard:
     """A :class:`Dashboard` over a new :class:`snnlab.lab.PopulationRaster`.
 
     ``options`` go to the experiment's constructor; the rest to :class:`Dashboard`.

@@ -8,8 +8,9 @@ Components (each a ``pn.viewable.Viewer``): :class:`LiveRaster`,
 histories) are canvas components that receive only what is new each frame
 (:mod:`snnlab.dashboards.scope`); the weight heatmap and STDP window are Bokeh
 figures. All changes of a frame travel as one message, with browser
-acknowledgements for back-pressure (:mod:`snnlab.dashboards.streaming`). :mod:`snnlab.dashboards.server` serves
-the apps of :mod:`snnlab.apps` (``snnlab serve``).
+acknowledgements for back-pressure (:mod:`snnlab.dashboards.streaming`).
+:mod:`snnlab.dashboards.server` serves the apps of :mod:`snnlab.apps`
+(``snnlab serve``).
 """
 
 from __future__ import annotations

@@ -68,7 +68,7 @@ class Dashboard(pn.viewable.Viewer):
     window : int
         Steps shown in raster and trace views.
     period_ms : int
-        Frame period of the periodic callback (33 ms ≈ 30 frames/s).
+        Frame period of the periodic callback (30 ms: up to 33 frames/s).
     autorun : bool
         Start the experiment's run thread when the page loads.
     max_in_flight, ack_timeout : int, float
@@ -91,7 +91,7 @@ class Dashboard(pn.viewable.Viewer):
         *,
         title: str | None = None,
         window: int = 200,
-        period_ms: int = 33,
+        period_ms: int = 30,
         autorun: bool = True,
         max_in_flight: int = 2,
         ack_timeout: float = 1.0,

@@ -62,8 +62,10 @@ class RingBuffer:
         self.capacity = _check_capacity(capacity)
         if not fields:
             raise ValueError("fields must name at least one field, got an empty mapping")
+        # np.full writes every page now (np.zeros / np.empty would map them lazily, so
+        # the resident memory would creep up while the ring fills for the first time)
         self._fields: dict[str, np.ndarray] = {
-            name: np.zeros((self.capacity, *tuple(shape)), dtype=np.dtype(dtype))
+            name: np.full((self.capacity, *tuple(shape)), 0, dtype=np.dtype(dtype))
             for name, (shape, dtype) in fields.items()
         }
         self.written = 0
