@@ -208,18 +208,23 @@ def test_lif_property(tau, v_th, v_reset, decay_input, detach_reset, name, doubl
 
 
 @settings(max_examples=40, deadline=None)
-@given(n=st.integers(1, 10_000), parts=st.integers(1, 9), chunk=st.sampled_from([1, 7, 64, 2048]))
-def test_ranges_cover_the_neurons_once_in_whole_chunks(n, parts, chunk):
-    got = ops.ranges(n, parts, chunk)
+@given(n=st.integers(1, 10_000), parts=st.integers(1, 9), align=st.sampled_from([1, 7, 16, 2048]))
+def test_ranges_cover_the_neurons_once_aligned_and_balanced(n, parts, align):
+    got = ops.ranges(n, parts, align)
     assert 1 <= len(got) <= parts
     assert got[0][0] == 0 and got[-1][1] == n
+    assert all(hi > lo for lo, hi in got)
     for (lo, hi), (next_lo, _) in itertools.pairwise(got):
-        assert hi == next_lo and (hi - lo) % chunk == 0 and hi > lo
+        assert hi == next_lo and (hi - lo) % align == 0
+    sizes = [hi - lo for lo, hi in got]
+    assert max(sizes) - min(sizes) <= 2 * align  # nearly equal shares
+    assert len(got) == min(parts, -(-n // align))  # every thread asked for gets work when there is enough
 
 
 def test_thread_pool_path_matches_reference(monkeypatch):
     """Calls split over 3 threads (forced: zero small-call threshold, 64-neuron chunks), odd N."""
     monkeypatch.setattr(ops, "SMALL", 0)
+    monkeypatch.setattr(ops, "MIN_RANGE", 16)
     monkeypatch.setattr(ops, "threads", lambda: 3)
     monkeypatch.setitem(ops.CHUNK, torch.float32, 64)
     monkeypatch.setitem(ops.CHUNK, torch.float64, 64)
@@ -522,7 +527,7 @@ def test_first_call_compiles_only_what_it_runs_and_later_processes_load_it(tmp_p
               len(fwd.stats.cache_misses))
     """
     # LIF charge only: no other charge mode, no surrogate, no backward loop; compiled once ...
-    assert run_python(code, tmp_path) == "['_charge_div', '_copy', '_fire_hard', '_fire_soft'] [1, 0, 0] 0 1"
+    assert run_python(code, tmp_path) == "['_copy', '_h_div', '_v_next'] [1, 0, 0] 0 1"
     # ... and a later process loads the loop from the disk cache without compiling anything
     assert run_python(code, tmp_path) == "[] [1, 0, 0] 1 0"
 

@@ -13,6 +13,12 @@ The forward saves only :math:`H_t` ``[T, N]``; the backward recomputes
 it and runs the reverse loop once (:func:`snnlab.kernels.cpu.loops.backward_kernel`),
 adding the gradients that reach ``v_seq`` and ``v_last``. Gradients with
 respect to ``x2`` and ``v0``; no double backward.
+
+When the graph is not retained (``retain_graph=False``, the default) and nothing
+else shares the memory of the saved :math:`H_t`, the backward writes
+:math:`\partial L/\partial X_t` over it (:func:`.buffers.can_overwrite`) instead of
+into a new tensor: the saved tensor is freed right after this backward anyway,
+and the loop then reads and writes the same memory once.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ import numpy as np
 import torch
 from torch.autograd.function import once_differentiable
 
-from . import ops
+from . import buffers, ops
 
 
 class FusedNeuronFunction(torch.autograd.Function):
@@ -68,8 +74,9 @@ class FusedNeuronFunction(torch.autograd.Function):
         else:
             grad_v_seq = None
         _, soft, code, detach = ctx.switches
+        out = h_seq if buffers.can_overwrite(h_seq) else None
         grad_x, grad_v0 = ops.backward_from_h(
-            grad_spike, grad_v_last, grad_v_seq, h_seq, ctx.p, code, soft, detach
+            grad_spike, grad_v_last, grad_v_seq, h_seq, ctx.p, code, soft, detach, out=out
         )
         return grad_x, grad_v0, None, None, None
 

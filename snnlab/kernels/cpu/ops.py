@@ -1,8 +1,8 @@
 """Torch-tensor wrappers around the numba loops (zero-copy views, preallocated outputs).
 
 Inputs are made contiguous and handed to numba as NumPy views of the same
-memory (``tensor.numpy()``); outputs are allocated once per call with
-``torch.empty`` and written in place by the loops. Sequences are 2-D
+memory (``tensor.numpy()``); outputs are allocated once per call (large ones
+recycled, see :mod:`.buffers`) and written in place by the loops. Sequences are 2-D
 ``[T, N]`` (a ``[T, N, ...]`` tensor flattened over the neuron
 dimensions), states 1-D ``[N]``.
 
@@ -15,9 +15,8 @@ the calling thread, so compilation happens once, there.
 
 from __future__ import annotations
 
-import ctypes
+import itertools
 import os
-import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -26,20 +25,26 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import load_loops
+from . import buffers, load_loops
 
-#: Neurons per chunk inside a loop: ``V`` of one chunk stays in the L1 cache.
-CHUNK = {torch.float32: 2048, torch.float64: 1024}
+#: Neurons per chunk inside a loop (64 KiB per row of a chunk): the chunk's state (``V``, or
+#: :math:`\partial L/\partial V`) stays in the L2 cache, and each step reads / writes 64 KiB
+#: runs of every sequence, long enough for the hardware prefetchers (8 KiB runs ran at ~2/3 of
+#: the speed on a 1e6-neuron, 64-step LIF).
+CHUNK = {torch.float32: 16384, torch.float64: 8192}
+
+#: Neuron ranges of different threads start on a multiple of 64 bytes (no shared cache line).
+ALIGN = {torch.float32: 16, torch.float64: 8}
+
+#: A part of a call split over threads has at least this many neurons.
+MIN_RANGE = 512
+
+#: A call split over threads is cut into this many parts per thread (see :func:`launch`).
+PARTS_PER_THREAD = 16
 
 #: Up to this many neuron-steps a call runs on the calling thread (a thread-pool hand-off costs ~20 us).
 SMALL = 1 << 18
 
-#: Outputs of at least this many bytes ask Linux for transparent huge pages (``madvise``): the
-#: first write into a fresh 256 MiB output then costs ~14 ms of page faults instead of ~80 ms.
-HUGE_PAGE_MIN = 1 << 24
-
-_HUGE_PAGE = 1 << 21
-_MADV_HUGEPAGE = 14
 _PLACEHOLDERS: dict[torch.dtype, np.ndarray] = {}
 _RAN: set[tuple[Callable, torch.dtype]] = set()
 _POOL: dict[str, Any] = {}
@@ -55,37 +60,9 @@ def placeholder(dtype: torch.dtype) -> np.ndarray:
     return arr
 
 
-def _load_madvise() -> Callable | None:
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        fn = ctypes.CDLL(None, use_errno=True).madvise
-    except (OSError, AttributeError):
-        return None
-    fn.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
-    fn.restype = ctypes.c_int
-    return fn
-
-
-_MADVISE = _load_madvise()
-
-
 def empty_like(t: torch.Tensor) -> torch.Tensor:
-    """``torch.empty_like(t)`` (contiguous ``t``); large outputs are hinted to use huge pages.
-
-    The hint (``madvise(MADV_HUGEPAGE)`` over the 2 MiB-aligned interior of the new buffer,
-    before anything touches it) only changes how the kernel backs the memory; without Linux or
-    with huge pages disabled it does nothing.
-    """
-    out = torch.empty_like(t)
-    nbytes = out.numel() * out.element_size()
-    if nbytes >= HUGE_PAGE_MIN and _MADVISE is not None:
-        ptr = out.data_ptr()
-        lo = -(-ptr // _HUGE_PAGE) * _HUGE_PAGE
-        hi = (ptr + nbytes) // _HUGE_PAGE * _HUGE_PAGE
-        if hi > lo:
-            _MADVISE(lo, hi - lo, _MADV_HUGEPAGE)
-    return out
+    """A new output shaped like the contiguous ``t`` (:func:`.buffers.empty`: huge pages, recycling)."""
+    return buffers.empty(t.shape, t.dtype)
 
 
 def is_small(n_steps: int, n: int) -> bool:
@@ -120,28 +97,56 @@ def threads() -> int:
     return torch.get_num_threads()
 
 
-def ranges(n: int, parts: int, chunk: int) -> list[tuple[int, int]]:
-    """``n`` neurons as at most ``parts`` contiguous ``(lo, hi)`` ranges, all but the last whole chunks."""
-    n_chunks = -(-n // chunk)
-    per = -(-n_chunks // max(parts, 1)) * chunk
-    return [(lo, min(lo + per, n)) for lo in range(0, n, per)]
+def ranges(n: int, parts: int, align: int) -> list[tuple[int, int]]:
+    """``n`` neurons as at most ``parts`` contiguous, non-empty ``(lo, hi)`` ranges of nearly equal
+    size (in units of ``align`` neurons), all but the last a multiple of ``align``."""
+    units = -(-n // align)
+    parts = max(1, min(parts, units))
+    per, extra = divmod(units, parts)
+    bounds = [0]
+    for k in range(parts):
+        bounds.append(min(n, bounds[-1] + (per + (k < extra)) * align))
+    return list(itertools.pairwise(bounds))
+
+
+def _drain(fn: Callable, args: tuple, parts: list[tuple[int, int]], chunk: int, helpers: int) -> None:
+    """Run ``fn(*args, lo, hi, chunk)`` for every part, the calling thread and ``helpers`` pool
+    threads each taking the next part until none is left."""
+    queue = iter(parts)
+    lock = threading.Lock()
+
+    def work() -> None:
+        while True:
+            with lock:
+                part = next(queue, None)
+            if part is None:
+                return
+            fn(*args, part[0], part[1], chunk)
+
+    pool = _pool(threads() - 1)
+    futures = [pool.submit(work) for _ in range(helpers)]
+    try:
+        work()
+    finally:
+        for future in futures:
+            future.result()
 
 
 def launch(fn: Callable, n_steps: int, n: int, dtype: torch.dtype, args: tuple) -> None:
-    """Run ``fn(*args, lo, hi, chunk)`` over the neurons ``0:n`` of a ``[n_steps, n]`` call."""
+    """Run ``fn(*args, lo, hi, chunk)`` over the neurons ``0:n`` of a ``[n_steps, n]`` call.
+
+    Calls of more than :data:`SMALL` neuron-steps are split into up to :data:`PARTS_PER_THREAD`
+    parts per thread (nearly equal, of at least :data:`MIN_RANGE` neurons each), which the
+    ``threads()`` threads take in turn: a thread whose memory is slower, or which is
+    pre-empted, takes fewer parts.
+    """
     chunk = CHUNK[dtype]
-    if n_steps * n > SMALL and n > chunk:
+    if n_steps * n > SMALL and n >= 2 * MIN_RANGE:
         workers = threads()
         if workers > 1 and (fn, dtype) in _RAN:
-            parts = ranges(n, workers, chunk)
+            parts = ranges(n, min(workers * PARTS_PER_THREAD, n // MIN_RANGE), ALIGN[dtype])
             if len(parts) > 1:
-                pool = _pool(workers - 1)
-                futures = [pool.submit(fn, *args, lo, hi, chunk) for lo, hi in parts[1:]]
-                try:
-                    fn(*args, parts[0][0], parts[0][1], chunk)
-                finally:
-                    for future in futures:
-                        future.result()
+                _drain(fn, args, parts, chunk, min(workers, len(parts)) - 1)
                 return
     fn(*args, 0, n, chunk)
     _RAN.add((fn, dtype))
@@ -215,14 +220,18 @@ def backward_from_h(
     code: int,
     soft: bool,
     detach: bool,
+    *,
+    out: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """BPTT from the saved ``h_seq`` ``[T, N]``: ``(grad_x [T, N], grad_v0 [N])``.
 
     Gradient inputs must be contiguous and of ``h_seq``'s dtype; ``grad_v_seq`` (``[T, N]``,
-    the gradient reaching every step's :math:`V_t`) may be ``None``.
+    the gradient reaching every step's :math:`V_t`) may be ``None``. ``out``: where to write
+    ``grad_x`` (a new tensor when ``None``); it may be ``h_seq`` itself, which is then
+    overwritten.
     """
     n_steps, n = h_seq.shape
-    grad_x = empty_like(h_seq)
+    grad_x = empty_like(h_seq) if out is None else out
     grad_v0 = torch.empty_like(grad_v_last)
     has_gvs = grad_v_seq is not None
     fn = load_loops().backward_kernel(int(code))
