@@ -30,7 +30,7 @@ from bokeh.models import ColorBar, ColumnDataSource, LinearColorMapper, Range1d,
 from bokeh.palettes import Viridis256
 from bokeh.plotting import figure
 
-from .scope import PALETTE, Scope, write_now
+from .scope import PALETTE, Scope
 
 __all__ = [
     "FollowRange",
@@ -296,7 +296,7 @@ class MembraneTrace(pn.viewable.Viewer):
         """Move the threshold line (hidden when ``value`` is None); no message if unchanged."""
         value = None if value is None else float(value)
         if self.scope.threshold != value:
-            write_now(self.scope, threshold=value)  # in this frame's message
+            self.scope.threshold = value
 
     def update(self, frame: Mapping[str, Any]) -> None:
         """Send the new rows of ``frame['traces'][self.key]`` and the step count ``frame['t']``."""
