@@ -99,10 +99,6 @@ def test_app_in_browser(app: str, browser: Any, snnlab_server: Any) -> None:
         lambda: (s := _session(snnlab_server, app, set())) and s["params"][name] != before and s, 20,
         f"{name} to change on the server")
     assert changed["params"][name] > before
-    if name == "v_threshold":  # the membrane scope redraws its threshold line at the new value
-        wait_until(lambda: page.evaluate(
-            "(v) => (window.snnlabScopes || []).some((s) => s.kind === 'traces' && s.threshold === v)",
-            changed["params"][name]), 40, "the threshold line to move")
     # the live scopes keep drawing frames, and the raster shows spikes where there are any
     scopes = page.evaluate("() => window.snnlabScopes || []")
     assert scopes and all(s["frames"] > 0 for s in scopes), scopes
