@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import gc
 import math
 
 import numpy as np
@@ -201,13 +200,27 @@ def test_a_buffer_is_handed_out_again_only_once_nothing_uses_it(small_recycling)
     assert all(k.data_ptr() != small.data_ptr() for k in buffers._KEPT)
 
 
-def test_at_most_the_slot_count_is_kept_and_release_drops_them(small_recycling):
-    held = [buffers.empty((1024 + k,), torch.float32) for k in range(buffers.RECYCLE_SLOTS + 3)]
-    assert len(buffers._KEPT) == buffers.RECYCLE_SLOTS
+def idle_bytes():
+    return sum(k.nbytes() for k in buffers._KEPT if buffers._uses(k) == 1)
+
+
+def test_idle_buffers_are_kept_up_to_the_byte_limit_and_release_drops_them(small_recycling, monkeypatch):
+    monkeypatch.setattr(buffers, "RECYCLE_IDLE_BYTES", 3 * 4096 * 4)
+    held = [buffers.empty((4096 + 16 * k,), torch.float32) for k in range(6)]  # six sizes, all in use
+    assert len(buffers._KEPT) == 6 and idle_bytes() == 0
     del held
-    gc.collect()
+    buffers.empty((8,), torch.float32)  # below RECYCLE_MIN: not tracked, changes nothing
+    assert len(buffers._KEPT) == 6
+    newest = buffers.empty((5000,), torch.float32)  # tracking a new one trims the idle ones
+    assert idle_bytes() <= buffers.RECYCLE_IDLE_BYTES
+    assert len(buffers._KEPT) == 1 + 2 and buffers._KEPT[-1].data_ptr() == newest.data_ptr()
+    assert [k.nbytes() for k in buffers._KEPT[:-1]] == [(4096 + 16 * k) * 4 for k in (4, 5)]  # oldest dropped
+    monkeypatch.setattr(buffers, "RECYCLE_TRACKED", 4)
+    held = [buffers.empty((6000 + 16 * k,), torch.float32) for k in range(6)]
+    assert len(buffers._KEPT) == 4 and buffers._KEPT[-1].data_ptr() == held[-1].data_ptr()
     buffers.release()
     assert buffers._KEPT == []
+    assert held[0].numel() == 6000  # tensors in use are untouched
 
 
 def test_recycled_outputs_never_alias_live_results(small_recycling):

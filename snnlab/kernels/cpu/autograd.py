@@ -63,10 +63,10 @@ class FusedNeuronFunction(torch.autograd.Function):
         ctx: Any, grad_spike: torch.Tensor | None, grad_v_last: torch.Tensor | None, grad_v_seq: Any
     ):
         (h_seq,) = ctx.saved_tensors
-        grad_spike = torch.zeros_like(h_seq) if grad_spike is None else _plain(grad_spike, h_seq)
+        grad_spike = ops.zeros(h_seq.shape, h_seq.dtype) if grad_spike is None else _plain(grad_spike, h_seq)
         n = h_seq.shape[1]
         if grad_v_last is None:
-            grad_v_last = h_seq.new_zeros(n)
+            grad_v_last = ops.zeros((n,), h_seq.dtype)
         else:
             grad_v_last = _plain(grad_v_last, h_seq)
         if grad_v_seq is not None and grad_v_seq.numel() > 0:

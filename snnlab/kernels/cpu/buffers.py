@@ -5,15 +5,16 @@ zeroes every new page), a sizeable share of a memory-bound loop. Three things
 keep that cost down:
 
 * :func:`empty` asks Linux for transparent huge pages for large new buffers
-  (``madvise(MADV_HUGEPAGE)``), so a 256 MiB output takes 128 faults, not 65536;
-* :func:`empty` recycles large buffers: it keeps a reference to the storages of
-  the last :data:`RECYCLE_SLOTS` buffers of at least :data:`RECYCLE_MIN` bytes
-  it handed out, and hands one out again, for an output of the same size, once
-  nothing else uses it (its storage's use count is 1, the pool's own reference:
-  every tensor, view and NumPy array on that memory has been dropped). This is
-  what an allocator does with freed memory, so results are unchanged; the
-  difference is that up to :data:`RECYCLE_SLOTS` freed buffers stay allocated
-  between calls. :func:`release` drops them;
+  (``madvise(MADV_HUGEPAGE)``), so a 256 MiB output takes 128 faults, not 65536
+  (where the kernel has huge pages to give);
+* :func:`empty` recycles buffers of at least :data:`RECYCLE_MIN` bytes: it keeps
+  a reference to the storage of each buffer it hands out and hands one out again,
+  for a request of the same size, once nothing else uses it (its storage's use
+  count is 1, the pool's own reference: every tensor, view and NumPy array on
+  that memory has been dropped). This is what an allocator does with freed
+  memory, so results are unchanged; the difference is that freed buffers stay
+  allocated between calls, at most :data:`RECYCLE_IDLE_BYTES` of them (the
+  oldest go first). :func:`release` drops them all;
 * :func:`can_overwrite` tells a backward that it may write its result over a
   tensor it saved in the forward (freed right after that backward anyway).
 
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import ctypes
 import math
+import os
 import sys
 import threading
 from collections.abc import Callable, Sequence
@@ -35,11 +37,14 @@ import torch
 #: the first write into a fresh 256 MiB output then costs ~14 ms of page faults instead of ~80 ms.
 HUGE_PAGE_MIN = 1 << 24
 
-#: Buffers of at least this many bytes are recycled.
-RECYCLE_MIN = 1 << 24
+#: Buffers of at least this many bytes are recycled (a new page costs a fault, ~1-3 us per 4 KiB).
+RECYCLE_MIN = 1 << 20
 
-#: How many recycled buffers are kept (the most recently handed out).
-RECYCLE_SLOTS = 4
+#: At most this many bytes of recycled buffers that nothing uses are kept.
+RECYCLE_IDLE_BYTES = 1 << 29
+
+#: At most this many buffers are tracked for recycling (in use or not).
+RECYCLE_TRACKED = 64
 
 _HUGE_PAGE = 1 << 21
 _MADV_HUGEPAGE = 14
@@ -49,6 +54,15 @@ _KEEP_GRAPH: Callable[[], bool] | None = getattr(
 )
 _KEPT: list[torch.UntypedStorage] = []  # oldest first
 _LOCK = threading.Lock()
+
+
+def _new_lock_in_child() -> None:  # a fork while another thread held the lock must not deadlock
+    global _LOCK
+    _LOCK = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_lock_in_child)
 
 
 def _load_madvise() -> Callable | None:
@@ -94,9 +108,22 @@ def _take(nbytes: int) -> torch.UntypedStorage | None:
 
 
 def _keep(storage: torch.UntypedStorage) -> None:
+    """Track ``storage`` for recycling; then drop the oldest idle buffers beyond the limits."""
     with _LOCK:
         _KEPT.append(storage)
-        del _KEPT[: max(len(_KEPT) - RECYCLE_SLOTS, 0)]
+        idle = [k for k in _KEPT if _uses(k) == 1]
+        idle_bytes = sum(k.nbytes() for k in idle)
+        excess = len(_KEPT) - RECYCLE_TRACKED
+        dropped = set()
+        for k in idle:  # oldest first
+            if idle_bytes <= RECYCLE_IDLE_BYTES and excess <= 0:
+                break
+            dropped.add(id(k))
+            idle_bytes -= k.nbytes()
+            excess -= 1
+        _KEPT[:] = [k for k in _KEPT if id(k) not in dropped]
+        if excess > 0:  # still too many: stop tracking the oldest ones in use
+            del _KEPT[:excess]
 
 
 def empty(shape: Sequence[int], dtype: torch.dtype) -> torch.Tensor:

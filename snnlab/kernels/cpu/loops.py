@@ -6,11 +6,12 @@ parameter arrives in ``p`` (an array of that dtype, see
 :mod:`snnlab.kernels.cpu.params`) so the arithmetic stays in the array's
 dtype. The charge mode and the surrogate are compile-time constants: a
 factory below builds one loop per mode (forward) or surrogate (backward), on
-first use only, and numba prunes the branches of the others before
-compiling it, so a call compiles just the code it runs. The reset kind,
-``detach_reset`` and which sequences to save are run-time switches.
-The compiled code is cached on disk (``cache=True``; the compile-time
-switches are part of the cache key), so later processes load it.
+first use only, and :func:`charge` / :func:`surrogate_grad` resolve to the
+one scalar function it names while the loop is typed, so a call compiles
+just the code it runs. The reset kind, ``detach_reset`` and which sequences
+to save are run-time switches. The compiled code is cached on disk
+(``cache=True``; the compile-time switches are part of the cache key), so
+later processes load it.
 
 A loop covers the neurons ``lo:hi`` (the caller may run disjoint ranges on
 several threads: the loops release the GIL), in chunks of ``chunk``; inside a
@@ -29,8 +30,8 @@ Forward step (charge ``mode`` from :mod:`snnlab.kernels.cpu.params`):
 
 .. math::
     H_t = f_{mode}(V_{t-1}, X_t), \quad S_t = [H_t - V_{th} \ge 0], \quad
-    V_t = \begin{cases} V_{reset} & S_t = 1,\ \text{hard} \\ H_t - V_{th} & S_t = 1,\ \text{soft}
-    \\ H_t & S_t = 0 \end{cases}
+    V_t = \begin{cases} (1 - S_t) H_t + S_t V_{reset} & \text{hard reset} \\
+    H_t - S_t V_{th} & \text{soft reset} \end{cases}
 
 Backward step, with :math:`g' = \partial S/\partial H` the surrogate
 derivative at :math:`H_t - V_{th}`:
@@ -43,7 +44,8 @@ derivative at :math:`H_t - V_{th}`:
 
 The surrogates that need :math:`e^u` (Sigmoid, PiecewiseExp, Erf) use
 :func:`vexp`, a branch-free exponential that the compiler vectorizes (a
-libm ``exp`` call does not), accurate to 1 ulp in float32 and 2 ulp in float64.
+libm ``exp`` call does not), within 1 ulp of the correctly rounded value in
+float32 and float64.
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from ... import surrogate
-from . import available, load_loops, ops, require
+from . import available, buffers, load_loops, ops, require
 from .autograd import FusedNeuronFunction
 from .params import CHARGE_DIV, CHARGE_IF, CHARGE_KEEP, CHARGE_LEAK_DIV, SURROGATE_CODES, pack
 
@@ -141,7 +141,15 @@ def _refuse_device(x: torch.Tensor, name: str) -> None:
 
 
 def _state(node: Any, like: torch.Tensor) -> torch.Tensor:
-    """``node.v`` as a tensor shaped like ``like`` (a float ``v`` is expanded, as the torch path does)."""
+    """``node.v`` as a tensor shaped like ``like``.
+
+    A float ``v`` (the state after a reset) becomes a tensor of ``like``'s shape and dtype filled
+    with it, as ``v_float_to_tensor`` makes it, but from the recycled buffers and without
+    assigning it to the node: the call replaces ``node.v`` with its result anyway.
+    """
+    v = node.v
+    if isinstance(v, float):
+        return buffers.empty(like.shape, like.dtype).fill_(v)
     node.v_float_to_tensor(like)
     return node.v
 

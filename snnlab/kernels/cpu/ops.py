@@ -7,10 +7,11 @@ recycled, see :mod:`.buffers`) and written in place by the loops. Sequences are 
 dimensions), states 1-D ``[N]``.
 
 :func:`launch` runs a loop over all neurons: on the calling thread for
-calls of up to :data:`SMALL` neuron-steps, otherwise split into
-``torch.get_num_threads()`` disjoint neuron ranges on a thread pool (the
-loops release the GIL). The first call of a loop for a dtype always runs on
-the calling thread, so compilation happens once, there.
+calls of up to :data:`SMALL` neuron-steps, otherwise split into disjoint
+neuron ranges that ``torch.get_num_threads()`` threads (the caller and a
+thread pool; the loops release the GIL) take in turn. The first call of a
+loop for a dtype always runs on the calling thread, so compilation happens
+once, there.
 """
 
 from __future__ import annotations
@@ -63,6 +64,11 @@ def placeholder(dtype: torch.dtype) -> np.ndarray:
 def empty_like(t: torch.Tensor) -> torch.Tensor:
     """A new output shaped like the contiguous ``t`` (:func:`.buffers.empty`: huge pages, recycling)."""
     return buffers.empty(t.shape, t.dtype)
+
+
+def zeros(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+    """A zero-filled tensor (:func:`.buffers.empty`, filled): gradients that did not arrive."""
+    return buffers.empty(shape, dtype).zero_()
 
 
 def is_small(n_steps: int, n: int) -> bool:
@@ -171,7 +177,7 @@ def forward(
     dtype = x2.dtype
     save_h, save_v = bool(save_h), bool(save_v)
     spike = empty_like(x2)
-    v_last = torch.empty_like(v0)
+    v_last = empty_like(v0)
     dummy = placeholder(dtype)
     h_seq = empty_like(x2) if save_h else None
     v_seq = empty_like(x2) if save_v else None
@@ -201,7 +207,7 @@ def forward_with_grads(
     """
     n_steps, n = x2.shape
     spike = empty_like(x2)
-    v_last = torch.empty_like(v0)
+    v_last = empty_like(v0)
     gsh = empty_like(x2)
     gvh = empty_like(x2)
     fn = load_loops().forward_grads_kernel(int(charge), int(code))
@@ -232,7 +238,7 @@ def backward_from_h(
     """
     n_steps, n = h_seq.shape
     grad_x = empty_like(h_seq) if out is None else out
-    grad_v0 = torch.empty_like(grad_v_last)
+    grad_v0 = empty_like(grad_v_last)
     has_gvs = grad_v_seq is not None
     fn = load_loops().backward_kernel(int(code))
     args = (
@@ -261,7 +267,7 @@ def backward_from_grads(
     """BPTT from saved ``grad_s_to_h`` / ``grad_v_to_h`` ``[T, N]``: ``(grad_x [T, N], grad_v0 [N])``."""
     n_steps, n = grad_s_to_h.shape
     grad_x = empty_like(grad_s_to_h)
-    grad_v0 = torch.empty_like(grad_v_next)
+    grad_v0 = empty_like(grad_v_next)
     args = (
         grad_spike.numpy(),
         grad_v_next.numpy(),
