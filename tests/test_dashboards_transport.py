@@ -234,20 +234,6 @@ def test_app_modules_turn_on_inline_resources(module, monkeypatch):
 
 
 # ---------------------------------------------------------------- ranges set by the server
-def test_follow_range_moves_only_when_needed():
-    from snnlab.dashboards.views import FollowRange
-
-    fr = FollowRange(0.0, 1.0, min_span=0.1, shrink=0.25)
-    assert not fr.fit(0.2, 0.9)  # inside and filling enough of it
-    assert fr.fit(-0.5, 1.5)  # leaves the range: c = 0.5, h = 0.55 * 2.0
-    assert (fr.range.start, fr.range.end) == pytest.approx((0.5 - 1.1, 0.5 + 1.1))
-    assert fr.fit(0.40, 0.45)  # fills less than a quarter: shrink around it
-    assert (fr.range.start, fr.range.end) == pytest.approx((0.425 - 0.055, 0.425 + 0.055))
-    assert fr.fit(3.0, 3.0)  # a constant: min_span wide
-    assert (fr.range.start, fr.range.end) == pytest.approx((3.0 - 0.055, 3.0 + 0.055))
-    assert not fr.fit(float("nan"), 1.0)
-
-
 def test_live_views_send_only_what_is_new(toy):
     """Each frame carries the new rows of every live view, never the whole window again."""
     dash = Dashboard(toy, autorun=False, window=50)

@@ -33,7 +33,6 @@ from bokeh.plotting import figure
 from .scope import PALETTE, Scope
 
 __all__ = [
-    "FollowRange",
     "LiveRaster",
     "MembraneTrace",
     "SeriesHistory",
@@ -74,47 +73,6 @@ def _tail(arrays: Sequence[np.ndarray], keep: int) -> list[np.ndarray]:
     if n <= keep:
         return list(arrays)
     return [a[n - keep :] for a in arrays]
-
-
-class FollowRange:
-    """A ``Range1d`` the server keeps around the data shown, instead of a browser-computed ``DataRange1d``.
-
-    A ``DataRange1d`` is recomputed by the browser after every streamed frame
-    and each new ``start``/``end`` is sent back to the server, i.e. one message
-    upstream per frame and view. :meth:`fit` sets
-    ``[c - h, c + h]`` with ``c = (lo + hi) / 2`` and
-    ``h = 0.55 * max(hi - lo, min_span)`` (5 % margin each side), and only when
-    the data leaves the current range or fills less than ``shrink`` of it.
-    """
-
-    def __init__(self, start: float = 0.0, end: float = 1.0, *, min_span: float = 1e-3,
-                 shrink: float = 0.25) -> None:
-        self.range = Range1d(start, end)
-        self.min_span = float(min_span)
-        self.shrink = float(shrink)
-
-    def fit(self, lo: float, hi: float) -> bool:
-        """Follow data spanning ``[lo, hi]``; returns True when the range moved."""
-        lo, hi = float(lo), float(hi)
-        if not (np.isfinite(lo) and np.isfinite(hi)):
-            return False
-        span = max(hi - lo, self.min_span)
-        start, end = self.range.start, self.range.end
-        if lo >= start and hi <= end and span >= self.shrink * (end - start):
-            return False
-        center, half = (lo + hi) / 2.0, 0.55 * span
-        self.range.update(start=center - half, end=center + half)
-        return True
-
-
-def _finite_bounds(columns: Sequence[Any]) -> tuple[float, float]:
-    lo, hi = np.inf, -np.inf
-    for col in columns:
-        values = np.asarray(col, dtype=np.float64)
-        values = values[np.isfinite(values)]
-        if values.size:
-            lo, hi = min(lo, float(values.min())), max(hi, float(values.max()))
-    return lo, hi
 
 
 class _View(pn.viewable.Viewer):

@@ -339,7 +339,7 @@ class Experiment(param.Parameterized):
                 # wake up at most every _BATCH_S and then take the steps due (at least one):
                 # many experiments in one process then contend for the interpreter lock
                 # ~1/_BATCH_S times a second each, not `speed` times
-                batch = min(max(1.0, speed * _BATCH_S), max(1.0, speed * _MAX_DEBT_S))
+                batch = max(1.0, speed * _BATCH_S)  # _BATCH_S < _MAX_DEBT_S: always reachable
                 if debt < batch:
                     self._stop_event.wait(min(0.05, (batch - debt) / speed))
                     continue
