@@ -6,15 +6,14 @@ Serves the ``raster`` app (``snnlab serve raster``: 1,000 LIF neurons fed by
 Poisson inputs, a raster of the last 200 steps, 3 membrane traces, a 32×32
 weight heatmap) in a subprocess and drives it from headless Chromium:
 
-* frames/s: counted in the page (not the app's own counter): an animation
-  frame (``requestAnimationFrame``) in which a new server frame became
-  visible, i.e. the last id in the dashboard's clock source changed (each
-  server frame ends with one clock row); ``Bokeh.documents[i].on_change``
-  counts raw change events as a fallback;
+* frames/s: counted in the page (not the server's counter): server frames
+  that reached an animation frame (``window.snnlabFramesShown``, counted by
+  the acknowledgement script of :mod:`snnlab.dashboards.streaming`, which
+  waits for the animation frame after each server frame);
 * latency: a ``V threshold`` slider step with the keyboard, timed in the page
-  from the key press to the animation frame in which the membrane scope has
-  drawn the threshold line at its new value (``window.snnlabScopes``, see
-  :mod:`snnlab.dashboards.scope`);
+  from the key press to the animation frame after the membrane scope drew
+  the threshold line at its new value (``thresholdAt`` in
+  ``window.snnlabScopes``, see :mod:`snnlab.dashboards.scope`);
   p50 / p95 over the repeats;
 * server memory: resident set size of the server process, sampled every 5 s
   over ``--duration`` seconds (growth = last sample − first sample after a
@@ -53,34 +52,11 @@ CHROME_ARGS = [
 ]
 
 COUNTER_JS = """() => {
-  if (window.__snnlab_bench) { return true; }
-  const st = window.__snnlab_bench = {changes: 0, frames: 0, seen: 0, spanTimes: []};
-  for (const d of Bokeh.documents) { d.on_change(() => { st.changes += 1; }); }
-  // the membrane scope (snnlab.dashboards.scope) records the threshold it has drawn
+  // frames: window.snnlabFramesShown, counted by the dashboard's acknowledgement script in the
+  // animation frame after each server frame (no animation-frame loop of its own here: one in
+  // every tab would make Chromium run its rendering pipeline 60 times a second in each)
+  const st = window.__snnlab_bench = window.__snnlab_bench || {};
   st.span = (window.snnlabScopes || []).find((s) => s.kind === 'traces' && s.threshold != null) || null;
-  st.clock = null;
-  for (const d of Bokeh.documents) {
-    for (const m of d.all_models) {
-      if (m.type === 'ColumnDataSource' && m.data && m.data.frame !== undefined && m.data.t !== undefined) {
-        st.clock = m;
-      }
-    }
-  }
-  st.lastId = -1;
-  st.lastLoc = st.span ? st.span.threshold : null;
-  const loop = (ts) => {
-    if (st.clock) {
-      const ids = st.clock.data.frame;
-      const id = ids.length ? ids[ids.length - 1] : -1;
-      if (id !== st.lastId) { st.lastId = id; st.frames += 1; }
-    } else if (st.changes !== st.seen) { st.seen = st.changes; st.frames += 1; }
-    if (st.span && st.span.threshold !== st.lastLoc) {
-      st.lastLoc = st.span.threshold;
-      st.spanTimes.push(ts);
-    }
-    requestAnimationFrame(loop);
-  };
-  requestAnimationFrame(loop);
   return st.span !== null;
 }"""
 
@@ -113,7 +89,7 @@ def _open(browser: Any, url: str) -> Any:
 
 
 def _frames(page: Any) -> int:
-    return int(page.evaluate("() => window.__snnlab_bench.frames"))
+    return int(page.evaluate("() => window.snnlabFramesShown || 0"))
 
 
 def _fps(pages: list[Any], seconds: float) -> list[float]:
@@ -133,18 +109,18 @@ def _latencies(page: Any, repeats: int) -> list[float]:
     handle = group.locator(".noUi-handle").first
     out = []
     for i in range(repeats):
-        n_before = page.evaluate("() => window.__snnlab_bench.spanTimes.length")
+        n_before = page.evaluate("() => window.__snnlab_bench.span.thresholdChanges")
         try:
             handle.focus(timeout=10_000)
             t_press = page.evaluate("() => performance.now()")
             handle.press("ArrowRight" if i % 2 == 0 else "ArrowLeft", timeout=10_000)
             page.wait_for_function(
-                f"() => window.__snnlab_bench.spanTimes.length > {n_before}", timeout=10_000
+                f"() => window.__snnlab_bench.span.thresholdChanges > {n_before}", timeout=10_000
             )
         except Exception:
             out.append(float("inf"))
             continue
-        t_seen = page.evaluate(f"() => window.__snnlab_bench.spanTimes[{n_before}]")
+        t_seen = page.evaluate("() => window.__snnlab_bench.span.thresholdAt")
         out.append(float(t_seen - t_press))
         time.sleep(0.3)
     return out

@@ -106,21 +106,51 @@ def test_live_raster_sends_exactly_the_frame_events():
     raster = LiveRaster({"out": 4}, window=10)
     scope = raster.scopes["out"]
     raster.update(_spike_frame([0, 0, 1], [1, 3, 2]))
-    np.testing.assert_array_equal(scope.chunk["steps"], [0, 0, 1])
-    np.testing.assert_array_equal(scope.chunk["neurons"], [1, 3, 2])
-    assert scope.chunk["t"] == 2  # without 't': one past the newest spike
-    assert scope.chunk["steps"].dtype == np.int32 and "clear" not in scope.chunk
+    np.testing.assert_array_equal(scope.sent["steps"], [0, 0, 1])
+    np.testing.assert_array_equal(scope.sent["neurons"], [1, 3, 2])
+    assert scope.sent["t"] == 2  # without 't': one past the newest spike
+    assert scope.sent["steps"].dtype == np.int32 and "clear" not in scope.sent
     raster.update({"t": 5, **_spike_frame([2], [0])})
-    np.testing.assert_array_equal(scope.chunk["steps"], [2])
-    assert scope.chunk["t"] == 5
-    sent = scope.chunk
+    np.testing.assert_array_equal(scope.sent["steps"], [2])
+    assert scope.sent["t"] == 5
+    sent = scope.sent
     raster.update({"t": 5, **_spike_frame([], [])})  # nothing new, same t: no message
-    assert scope.chunk is sent
+    assert scope.sent is sent
     raster.update({"t": 6, **_spike_frame([], [])})  # time moved: the browser scrolls
-    assert scope.chunk["t"] == 6 and len(scope.chunk["steps"]) == 0
+    assert scope.sent["t"] == 6 and len(scope.sent["steps"]) == 0
     steps, neurons = raster.events("out")
     assert list(steps) == [0, 0, 1, 2] and list(neurons) == [1, 3, 2, 0]
     assert scope.kind == "raster" and scope.size == 4 and scope.window == 10
+
+
+def test_scope_writes_the_chunk_into_every_rendered_model():
+    import base64
+
+    from bokeh.document import Document
+
+    from snnlab.dashboards.scope import Scope
+
+    scope = Scope(kind="traces", labels=["a", "b"])
+    models = [scope.get_root(Document()).data for _ in range(2)]
+    steps = np.array([0, 2, 70_000], np.int32)
+    values = np.array([0.5, -1.25, np.nan, 3e-7, 1e9, -0.0], np.float32)
+    scope.send({"t": 3, "steps": steps, "values": values})
+    for data in models:
+        wire = data.chunk
+        assert wire["t"] == 3 and set(wire) == {"t", "steps", "values"}
+        # arrays travel as base64 text of their little-endian bytes: exact values, NaN included
+        assert isinstance(wire["steps"], str) and isinstance(wire["values"], str)
+        np.testing.assert_array_equal(np.frombuffer(base64.b64decode(wire["steps"]), "<i4"), steps)
+        np.testing.assert_array_equal(np.frombuffer(base64.b64decode(wire["values"]), "<f4"), values)
+    assert scope.sent["steps"] is steps
+    assert scope.chunk == {}  # the parameter is left alone: a new rendering replays no delta
+
+
+def test_pack_refuses_other_dtypes():
+    from snnlab.dashboards.scope import pack
+
+    with pytest.raises(TypeError, match=r"int32 or float32.*int64"):
+        pack(np.arange(3))
 
 
 def test_live_raster_keeps_only_the_window():
@@ -139,7 +169,7 @@ def test_live_raster_keeps_only_the_window():
 def test_live_raster_caps_the_events_per_layer():
     raster = LiveRaster({"out": 3}, window=100, max_points=4)
     raster.update({"t": 3, **_spike_frame([0, 0, 0, 1, 1, 2], [0, 1, 2, 0, 1, 2])})
-    np.testing.assert_array_equal(raster.scopes["out"].chunk["steps"], [0, 1, 1, 2])
+    np.testing.assert_array_equal(raster.scopes["out"].sent["steps"], [0, 1, 1, 2])
     kept, _ = raster.events("out")
     assert list(kept) == [0, 1, 1, 2]
 
@@ -150,9 +180,9 @@ def test_live_raster_clear_reaches_the_browser_once():
     raster.clear()
     assert len(raster.events("out")[0]) == 0
     raster.update({"t": 1, **_spike_frame([0], [1])})
-    assert raster.scopes["out"].chunk.get("clear") is True
+    assert raster.scopes["out"].sent.get("clear") is True
     raster.update({"t": 2, **_spike_frame([1], [0])})
-    assert "clear" not in raster.scopes["out"].chunk
+    assert "clear" not in raster.scopes["out"].sent
 
 
 def test_live_raster_rejects_bad_arguments():
@@ -166,7 +196,7 @@ def test_membrane_trace_sends_values_and_moves_threshold():
     view = MembraneTrace("v", ["a", "b"], threshold=1.0, window=4)
     values = np.arange(12, dtype=np.float32).reshape(6, 2)
     view.update({"t": 6, "traces": {"v": (np.arange(6, dtype=np.int64), values)}})
-    chunk = view.scope.chunk
+    chunk = view.scope.sent
     # at most a window of rows per message, values row-major [k, m]
     np.testing.assert_array_equal(chunk["steps"], [2, 3, 4, 5])
     np.testing.assert_array_equal(chunk["values"], values[2:].reshape(-1))
@@ -188,7 +218,7 @@ def test_membrane_trace_pads_missing_columns_with_nan():
     view.update({"t": 2, "traces": {"v": (np.array([0, 1]), np.array([1.0, 2.0], np.float32))}})
     np.testing.assert_array_equal(view.data["v0"], [1.0, 2.0])
     assert np.isnan(view.data["v2"]).all()
-    assert view.scope.chunk["values"].shape == (6,)
+    assert view.scope.sent["values"].shape == (6,)
 
 
 def test_receptive_field_grid_matches_explicit_tiling():
@@ -324,8 +354,8 @@ def test_dashboard_streams_what_the_experiment_recorded(toy):
     np.testing.assert_array_equal(steps, _concat(frames, "spikes", "out", 0))
     np.testing.assert_array_equal(neurons, _concat(frames, "spikes", "out", 1))
     last = frames[-1]["spikes"]["out"]  # the last message carries the last frame's spikes only
-    np.testing.assert_array_equal(dash.raster.scopes["out"].chunk["steps"], last[0])
-    assert dash.raster.scopes["out"].chunk["t"] == 21
+    np.testing.assert_array_equal(dash.raster.scopes["out"].sent["steps"], last[0])
+    assert dash.raster.scopes["out"].sent["t"] == 21
     values = _concat(frames, "traces", "v", 1)
     np.testing.assert_array_equal(dash.traces[0].data["v1"], values[:, 1])
     assert dash.heatmaps[0].replacements == 1  # weights sent once, unchanged afterwards
@@ -404,7 +434,7 @@ def test_dashboard_reset_clears_views(toy):
     toy.step(2)
     dash.clock.ack.frame = dash.clock.pressure.sent
     dash.tick()
-    assert dash.raster.scopes["out"].chunk.get("clear") is True  # the browser forgets too
+    assert dash.raster.scopes["out"].sent.get("clear") is True  # the browser forgets too
 
 
 def test_dashboard_start_stop_runs_and_stops_the_thread(toy):

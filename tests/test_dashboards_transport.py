@@ -242,7 +242,7 @@ def test_live_views_send_only_what_is_new(toy):
         toy.step(5)
         dash.clock.ack.frame = dash.clock.pressure.sent
         assert dash.tick()
-        chunk = dash.traces[0].scope.chunk
+        chunk = dash.traces[0].scope.sent
         assert list(chunk["steps"]) == list(range(before, toy.t))
         assert len(chunk["values"]) == 5 * len(dash.traces[0].columns)
-        assert all(int(s) >= before for s in dash.raster.scopes["out"].chunk["steps"])
+        assert all(int(s) >= before for s in dash.raster.scopes["out"].sent["steps"])

@@ -155,7 +155,7 @@ def test_run_and_pause_thread() -> None:
         time.sleep(0.01)
     exp.tau = 30.0  # a UI write while running
     exp.pause()
-    assert not exp.running and exp._thread is None
+    assert not exp.running
     t = exp.t
     assert t >= 50
     time.sleep(0.05)
@@ -183,6 +183,43 @@ def test_error_in_run_thread_is_captured_and_stops() -> None:
     exp.run()
     assert exp.error is None
     exp.pause()
+
+
+def _wait(condition, what: str, seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.01)
+
+
+def test_one_shared_thread_steps_every_running_experiment() -> None:
+    import threading
+
+    from snnlab.lab.runner import RUNNER
+
+    exps = [Leaky(speed=2000) for _ in range(4)]
+    for exp in exps:
+        exp.run()
+    _wait(lambda: all(exp.t >= 20 for exp in exps), "every experiment to advance")
+    runners = [th for th in threading.enumerate() if th.name == "snnlab-runner"]
+    assert len(runners) == 1 and RUNNER.running() == 4
+    # one fails: it stops with its error, the others go on
+    exps[0].boom = True
+    _wait(lambda: not exps[0].running, "the failing experiment to stop")
+    assert "boom" in exps[0].error and all(exp.error is None for exp in exps[1:])
+    marks = [exp.t for exp in exps[1:]]
+    _wait(lambda: all(exp.t > m for exp, m in zip(exps[1:], marks)), "the others to keep running")
+    # pausing one leaves the others running; pause returns with no step of it under way
+    exps[1].pause()
+    stopped_at = exps[1].t
+    _wait(lambda: exps[2].t > marks[1] + 20, "the others to keep running after a pause")
+    assert exps[1].t == stopped_at and not exps[1].running
+    assert exps[1].frame()["stats"]["steps_per_second"] == 0.0
+    for exp in exps[2:]:
+        exp.pause()
+    assert RUNNER.running() == 0
+    _wait(lambda: not [th for th in threading.enumerate() if th.name == "snnlab-runner"],
+          "the thread to end with no experiment running")
 
 
 def test_reset_restores_start_but_keeps_parameters() -> None:
@@ -302,3 +339,23 @@ def test_independent_experiments_run_concurrently() -> None:
     assert not a.running and b.running
     b.close()
     assert a.t >= 20 and b.t >= 20
+
+
+@pytest.mark.parametrize("rate", [0.05, 0.5])
+def test_fan_in_synapse_event_driven_sum_matches_dense_reference(rate: float, monkeypatch) -> None:
+    from snnlab.lab.experiments import population_raster as pr
+
+    gen = torch.Generator().manual_seed(3)
+    n_in, n_out, k = 50, 40, 7
+    idx = torch.rand(n_out, n_in, generator=gen).argsort(1)[:, :k]
+    weight = torch.rand(n_out, k, generator=gen)
+    syn = pr.FanInSynapse(idx, weight, n_in)
+    syn.scale = 1.5
+    x = (torch.rand(n_in, generator=gen) < rate).float() * torch.rand(n_in, generator=gen)
+    dense = torch.zeros(n_out, n_in, dtype=torch.float64)
+    dense.scatter_add_(1, idx, weight.double())
+    reference = 1.5 * dense @ x.double()  # y_j = scale * sum_k W[j, k] * x[idx[j, k]]
+    compiled = syn(x)
+    torch.testing.assert_close(compiled.double(), reference, rtol=1e-6, atol=1e-6)
+    monkeypatch.setitem(pr._KERNEL, "fn", None)  # the torch path: the same sums in the same order
+    torch.testing.assert_close(syn(x), compiled, rtol=0, atol=0)

@@ -56,6 +56,22 @@ def _in_kernel() -> bool:
     return ip is not None and getattr(ip, "kernel", None) is not None
 
 
+def _frame_callback(tick: Any, period_ms: int) -> Any:
+    """Start ``tick`` every ``period_ms`` on the current document, as a *background* callback.
+
+    ``pn.state.add_periodic_callback`` would mark the page busy and idle again
+    around every call (two watched parameter updates of Panel's global state,
+    and a log record): at 30 frames/s in each of many tabs that costs more
+    than the frame itself. The callback still runs on the session's event loop
+    with the document locked.
+    """
+    from panel.io.callbacks import PeriodicCallback
+
+    callback = PeriodicCallback(callback=tick, period=period_ms, background=True, log=False)
+    callback.start()
+    return callback
+
+
 class Dashboard(pn.viewable.Viewer):
     """A live dashboard for one experiment.
 
@@ -128,6 +144,12 @@ class Dashboard(pn.viewable.Viewer):
         self._last_error: str | None = None
         self._params_changed = False
         self._dropped = 0
+        #: seconds a tick waits for the experiment's lock before skipping the frame (ten times
+        #: as long right after a skip: longer than a run thread holds the lock in one go)
+        self.lock_wait = 0.002
+        self._skipped_last = False
+        #: ticks skipped because the run thread held the experiment's lock
+        self.lock_skips = 0
 
         spec = experiment.views()
         self.spec = spec
@@ -247,7 +269,7 @@ class Dashboard(pn.viewable.Viewer):
         if periodic is None:
             periodic = pn.state.curdoc is not None
         if self.callback is None and periodic:
-            self.callback = pn.state.add_periodic_callback(self.tick, period=self.period_ms)
+            self.callback = _frame_callback(self.tick, self.period_ms)
         self.run_controls.sync()
 
     def stop(self) -> None:
@@ -290,7 +312,19 @@ class Dashboard(pn.viewable.Viewer):
         try:
             if not self.clock.may_send():
                 return False
-            frame = self.experiment.frame()
+            # the event loop serves every session of the server: never wait for a run thread
+            # that is mid-batch; try again on the next tick instead
+            # (a tick after a skipped one waits long enough to be sure to get it)
+            lock = self.experiment.lock
+            if not lock.acquire(timeout=self.lock_wait if not self._skipped_last else 10 * self.lock_wait):
+                self.lock_skips += 1
+                self._skipped_last = True
+                return False
+            self._skipped_last = False
+            try:
+                frame = self.experiment.frame()
+            finally:
+                lock.release()
             self.apply(frame)
             return True
         except Exception as err:

@@ -34,6 +34,15 @@ function label(v, step) {
   return v.toFixed(digits);
 }
 
+// A chunk array: base64 text of little-endian bytes (what the server sends) or any array-like.
+function unpack(value, Type) {
+  if (typeof value !== "string") { return value; }
+  const text = atob(value);
+  const bytes = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) { bytes[i] = text.charCodeAt(i); }
+  return new Type(bytes.buffer, 0, bytes.length / Type.BYTES_PER_ELEMENT);
+}
+
 function hexToRGBA(hex) {
   const h = hex.replace("#", "");
   const r = parseInt(h.slice(0, 2), 16), g = parseInt(h.slice(2, 4), 16), b = parseInt(h.slice(4, 6), 16);
@@ -176,7 +185,7 @@ function renderRaster(model, el, info) {
     const c = model.chunk;
     if (c == null || c.t == null) { return; }
     if (c.clear) { steps = []; neurons = []; head = 0; }
-    const s = c.steps, n = c.neurons;
+    const s = unpack(c.steps, Int32Array), n = unpack(c.neurons, Int32Array);
     if (s != null) { for (let i = 0; i < s.length; i++) { steps.push(Number(s[i])); neurons.push(Number(n[i])); } }
     t = Number(c.t);
     drop();
@@ -215,6 +224,33 @@ function renderTraces(model, el, info) {
       lo = c - h; hi = c + h;
     }
   }
+  // One line as per-pixel-column bars: column c spans [min, max] of the samples drawn in it,
+  // widened to the previous column's last sample so that consecutive columns join.
+  function envelope(ctx, col, xStart, sx, sy, p, color) {
+    ctx.fillStyle = color;
+    const yOf = (v) => p.y + p.h - (v - lo) * sy;
+    let c0 = -1, top = 0, bottom = 0, last = NaN;
+    const flush = () => {
+      if (c0 < 0) { return; }
+      const y0 = Math.floor(top - 0.75), y1 = Math.ceil(bottom + 0.75);
+      ctx.fillRect(p.x + c0, y0, 1, Math.max(1, y1 - y0));
+    };
+    for (let i = 0; i < steps.length; i++) {
+      const v = col[i];
+      if (!Number.isFinite(v)) { flush(); c0 = -1; last = NaN; continue; }
+      const c = Math.floor((steps[i] - xStart + 0.5) * sx), y = yOf(v);
+      if (c !== c0) {
+        flush();
+        c0 = c; top = bottom = y;
+        if (Number.isFinite(last)) { top = Math.min(top, last); bottom = Math.max(bottom, last); }
+      } else {
+        if (y < top) { top = y; }
+        if (y > bottom) { bottom = y; }
+      }
+      last = y;
+    }
+    flush();
+  }
   function draw() {
     const window = model.window;
     const xEnd = Math.max(window, t), xStart = xEnd - window;
@@ -231,10 +267,20 @@ function renderTraces(model, el, info) {
       ctx.beginPath(); ctx.moveTo(p.x, y); ctx.lineTo(p.x + p.w, y); ctx.stroke();
       ctx.setLineDash([]);
     }
+    if (th !== info.threshold) {
+      // when a new threshold reaches the screen: the animation frame after this draw
+      requestAnimationFrame(() => { info.thresholdChanges += 1; info.thresholdAt = performance.now(); });
+    }
     info.threshold = th;
     ctx.lineWidth = 1.5;
+    // more than ~one step per pixel column: draw each column's min-max envelope as a bar (what
+    // the line would cover anyway); stroking thousands of antialiased zig-zag segments costs a
+    // software-rendered canvas tens of milliseconds per frame
+    const dense = window > 1.5 * p.w;
     values.forEach((col, j) => {
-      ctx.strokeStyle = model.colors[j % model.colors.length];
+      const color = model.colors[j % model.colors.length];
+      if (dense) { envelope(ctx, col, xStart, sx, sy, p, color); return; }
+      ctx.strokeStyle = color;
       ctx.beginPath();
       let pen = false;
       for (let i = 0; i < steps.length; i++) {
@@ -266,7 +312,7 @@ function renderTraces(model, el, info) {
     if (c == null || c.t == null) { return; }
     const m = model.labels.length;
     if (c.clear || values.length !== m) { steps = []; values = Array.from({ length: m }, () => []); lo = hi = null; }
-    const s = c.steps, v = c.values;
+    const s = unpack(c.steps, Int32Array), v = unpack(c.values, Float32Array);
     if (s != null && v != null) {
       const width = s.length > 0 ? Math.round(v.length / s.length) : m;
       for (let i = 0; i < s.length; i++) {
@@ -288,7 +334,8 @@ function renderTraces(model, el, info) {
 }
 
 export function render({ model, el }) {
-  const info = { kind: model.kind, name: model.title, frames: 0, t: 0, threshold: null, shown: 0 };
+  const info = { kind: model.kind, name: model.title, frames: 0, t: 0, threshold: null, shown: 0,
+                 thresholdChanges: 0, thresholdAt: null };
   const scopes = registry();
   scopes.push(info);
   model.on("remove", () => { const i = scopes.indexOf(info); if (i >= 0) { scopes.splice(i, 1); } });

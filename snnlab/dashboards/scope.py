@@ -1,6 +1,6 @@
 """``Scope``: the browser half of the live raster and trace views (a canvas drawn by ``scope.js``).
 
-The server sets :attr:`Scope.chunk` once per frame to what is new -- for a
+Once per frame the server sends (:meth:`Scope.send`) what is new -- for a
 raster ``{'t', 'steps' int32[k], 'neurons' int32[k]}``, for traces
 ``{'t', 'steps' int32[k], 'values' float32[k * m]}`` (row-major ``[k, m]``),
 plus ``'clear': True`` after a reset. Inside a frame's ``pn.io.hold()`` this
@@ -11,18 +11,22 @@ how long the simulation has run.
 
 Every rendered scope registers a small record in ``window.snnlabScopes``
 (``kind``, ``frames`` drawn, ``t`` shown, ``threshold`` drawn, ``shown``
-spikes), which browser tests and ``benchmarks.dashboard`` read.
+spikes, ``thresholdChanges`` and ``thresholdAt``: how many new thresholds
+reached the screen and the ``performance.now()`` of the last one), which
+browser tests and ``benchmarks.dashboard`` read.
 """
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import param
 from panel.custom import JSComponent
 
-__all__ = ["PALETTE", "SPIKE_COLOR", "THRESHOLD_COLOR", "Scope", "StatusLine", "write_now"]
+__all__ = ["PALETTE", "SPIKE_COLOR", "THRESHOLD_COLOR", "Scope", "StatusLine", "pack", "write_now"]
 
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#000000")
 SPIKE_COLOR = "#1a1a1a"
@@ -42,13 +46,32 @@ class Scope(JSComponent):
     y_label = param.String(default="v", doc="traces: y axis label")
     threshold = param.Number(default=None, allow_None=True, doc="traces: dashed threshold line (None: none)")
     threshold_color = param.String(default=THRESHOLD_COLOR)
-    chunk = param.Dict(default={}, doc="what is new since the last frame (see the module docstring)")
+    chunk = param.Dict(default={}, doc="what is new since the last frame: written by :meth:`send`")
 
     _esm = Path(__file__).with_name("scope.js")
 
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        #: the last chunk given to :meth:`send` (numpy arrays as given)
+        self.sent: dict[str, Any] = {}
+
     def send(self, chunk: dict[str, Any]) -> None:
-        """Set :attr:`chunk` for this frame (see :func:`write_now`)."""
-        write_now(self, chunk=chunk)
+        """Send ``chunk`` to every rendered copy of this scope, inside the current frame's message.
+
+        Written straight into the rendered Bokeh models: the server-side
+        :attr:`chunk` parameter stays as it is (a new rendering must not
+        replay an old delta) and :attr:`sent` keeps the chunk.
+        """
+        self.sent = chunk
+        wire = {key: pack(value) if isinstance(value, np.ndarray) else value for key, value in chunk.items()}
+        for ref, (model, _) in list(self._models.items()):
+            data = getattr(model, "data", None)
+            if data is not None:
+                # mark the change as the server's own, as Panel does for its own writes: otherwise
+                # Panel treats it like an edit from the browser and copies it back into the
+                # parameter in a callback of its own, once per scope and frame
+                self._changing.setdefault(ref, []).append("chunk")
+                data.chunk = wire
 
 
 class StatusLine(JSComponent):
@@ -75,6 +98,18 @@ export function render({ model, el }) {
     def show(self, text: str) -> None:
         """Set :attr:`text` for this frame (see :func:`write_now`)."""
         write_now(self, text=text)
+
+
+def pack(values: np.ndarray) -> str:
+    """An int32 / float32 array as the base64 text of its little-endian bytes (``scope.js`` unpacks it).
+
+    Inside the frame's JSON: no binary buffers (each costs two more websocket
+    messages) and no list that Bokeh would walk element by element looking
+    for model references.
+    """
+    if values.dtype not in (np.int32, np.float32):
+        raise TypeError(f"values must be an int32 or float32 array, got dtype {values.dtype}")
+    return base64.b64encode(np.ascontiguousarray(values, values.dtype.newbyteorder("<")).tobytes()).decode()
 
 
 def write_now(component: JSComponent, **values: Any) -> None:

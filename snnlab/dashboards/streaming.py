@@ -93,6 +93,8 @@ const id = ids[ids.length - 1];
 const doc = source.document;
 snnlabFilterEcho(doc);
 const send = () => {
+  // server frames that reached an animation frame in this page (read by tests and benchmarks)
+  if (typeof window !== 'undefined') { window.snnlabFramesShown = (window.snnlabFramesShown || 0) + 1; }
   if (ack.comm_id != null && typeof window !== 'undefined' && window.PyViz && window.PyViz.comm_manager) {
     if (ack.__snnlab_comm === undefined) {
       let plot = null;

@@ -26,8 +26,10 @@ Attributes
 
 Methods
     ``step(n=1)`` simulate ``n`` steps now (in the caller's thread);
-    ``run()`` start a background thread paced to ``speed`` (idempotent);
-    ``pause()`` stop it and join; ``close()`` pause and release;
+    ``run()`` start stepping in the background, paced to ``speed``
+    (idempotent; one thread steps every running experiment, see
+    :mod:`snnlab.lab.runner`); ``pause()`` stop and wait for the step under
+    way; ``close()`` pause and release;
     ``reset()`` state, recorders and learner state back to the start,
     weights back to their initial values, the generator re-seeded from
     ``seed``; parameters keep their current values;
@@ -76,7 +78,6 @@ from __future__ import annotations
 import copy
 import os
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -87,13 +88,12 @@ from torch import nn
 
 from ..base import MemoryModule
 from .recorders import EventRing, PointRing, RingBuffer, SeriesRing, SnapshotRing, TraceRing
+from .runner import RUNNER
 
 __all__ = ["Experiment"]
 
 _BASE_PARAMS = ("name",)
-_LOCK_HOLD_S = 0.02  # longest time the run thread holds the lock in one go
-_MAX_DEBT_S = 0.1  # a run that falls behind catches up at most this much simulated time
-_BATCH_S = 0.015  # a paced run wakes up at most this often and takes the steps due
+
 
 
 class Experiment(param.Parameterized):
@@ -127,8 +127,6 @@ class Experiment(param.Parameterized):
         self._points: dict[str, tuple[PointRing, dict[str, Any]]] = {}
         self._weights: dict[str, dict[str, Any]] = {}
         self._cursors: dict[str, int] = {}
-        self._thread: threading.Thread | None = None
-        self._stop_event = threading.Event()
         self._sps = 0.0
         self._params_dirty = True
         with self.lock:
@@ -292,80 +290,31 @@ class Experiment(param.Parameterized):
     @property
     def running(self) -> bool:
         """Whether a background run is active."""
-        thread = self._thread
-        return thread is not None and thread.is_alive() and not self._stop_event.is_set()
+        return RUNNER.is_running(self)
 
     def run(self) -> None:
-        """Start simulating in a background thread paced to ``speed`` (no-op if already running)."""
+        """Start simulating in the background, paced to ``speed`` (no-op if already running).
+
+        Every running experiment of the process is stepped by one shared
+        thread (:mod:`snnlab.lab.runner`).
+        """
         if self.running:
             return
-        self.pause()
         self.error = None
         self.error_traceback = None
-        self._stop_event.clear()
-        self._thread = threading.Thread(
-            target=self._run_loop, name=f"snnlab-{type(self).__name__}-{self.name}", daemon=True
-        )
-        self._thread.start()
+        RUNNER.start(self)
 
     def pause(self) -> None:
-        """Stop the background run and wait for its thread to end.
+        """Stop the background run; returns once no step of this experiment is under way.
 
-        Call it without holding :attr:`lock` (the run thread may be waiting for it).
+        Call it without holding :attr:`lock` (a step in progress may be waiting for it).
         """
-        self._stop_event.set()
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join()
-        self._thread = None
+        RUNNER.stop(self)
         self._sps = 0.0
 
     def close(self) -> None:
         """Stop the background run; the experiment can still be stepped afterwards."""
         self.pause()
-
-    def _run_loop(self) -> None:
-        import traceback
-
-        last = time.perf_counter()
-        debt = 0.0
-        window_start, window_steps = last, 0
-        try:
-            while not self._stop_event.is_set():
-                speed = float(self.speed)
-                now = time.perf_counter()
-                debt = min(debt + (now - last) * speed, max(1.0, speed * _MAX_DEBT_S))
-                last = now
-                # wake up at most every _BATCH_S and then take the steps due (at least one):
-                # many experiments in one process then contend for the interpreter lock
-                # ~1/_BATCH_S times a second each, not `speed` times
-                batch = max(1.0, speed * _BATCH_S)  # _BATCH_S < _MAX_DEBT_S: always reachable
-                if debt < batch:
-                    self._stop_event.wait(min(0.05, (batch - debt) / speed))
-                    continue
-                todo = int(debt)
-                done = 0
-                deadline = now + _LOCK_HOLD_S
-                with self.lock, torch.no_grad():
-                    while done < todo and (done == 0 or time.perf_counter() < deadline):
-                        if self._stop_event.is_set():
-                            break
-                        self._step_one()
-                        done += 1
-                debt -= done
-                window_steps += done
-                elapsed = time.perf_counter() - window_start
-                if elapsed >= 0.5:
-                    self._sps = window_steps / elapsed
-                    window_start, window_steps = time.perf_counter(), 0
-                if done < todo:
-                    time.sleep(0.0005)  # cut short by the deadline: let others take the lock
-        except Exception as exc:  # recorded and shown to the person; the thread stops
-            self.error = f"{type(exc).__name__}: {exc}"
-            self.error_traceback = traceback.format_exc()
-            self._stop_event.set()
-        finally:
-            self._sps = 0.0
 
     # ================================================================== reset
     def reset(self) -> None:
@@ -497,9 +446,3 @@ class Experiment(param.Parameterized):
 
         load_experiment(self, path)
 
-    # ================================================================== helpers
-    def __del__(self) -> None:
-        try:
-            self._stop_event.set()
-        except Exception:
-            pass

@@ -102,6 +102,10 @@ def test_app_in_browser(app: str, browser: Any, snnlab_server: Any) -> None:
     # the live scopes keep drawing frames, and the raster shows spikes where there are any
     scopes = page.evaluate("() => window.snnlabScopes || []")
     assert scopes and all(s["frames"] > 0 for s in scopes), scopes
+    # and server frames reach the screen (counted in the animation frame after each one)
+    shown = page.evaluate("() => window.snnlabFramesShown || 0")
+    wait_until(lambda: page.evaluate("() => window.snnlabFramesShown || 0") > shown, 20,
+               "more server frames to be shown")
     t2 = _status_t(page)
     wait_until(lambda: _status_t(page) > t2, 30, "the simulation to keep running after the change")
 
