@@ -146,6 +146,37 @@ def test_scope_writes_the_chunk_into_every_rendered_model():
     assert scope.chunk == {}  # the parameter is left alone: a new rendering replays no delta
 
 
+def test_series_history_sends_collected_rows_at_most_every_interval():
+    from snnlab.dashboards.views import SeriesHistory
+
+    clock = FakeClock()
+    hist = SeriesHistory({"r": 1, "e": 2}, labels={"e": ["a", "b"]}, window=5, interval=0.1, clock=clock)
+    r, e = hist.traces["r"], hist.traces["e"]
+    assert e.labels == ["a", "b"] and r.labels == ["r"]
+    hist.update({"t": 1, "series": {"r": ([0], [1.0]), "e": ([0], [[1.0, 2.0]])}})  # the first goes now
+    assert r.scope.sent["t"] == 1 and list(r.scope.sent["steps"]) == [0]
+    clock.now = 0.05  # within the interval: collected, not sent
+    hist.update({"t": 3, "series": {"r": ([1, 2], [2.0, 3.0]), "e": ([1, 2], [[3.0], [5.0]])}})
+    assert r.scope.sent["t"] == 1 and list(r.data["x"]) == [0]
+    clock.now = 0.2  # interval up: everything collected goes in one chunk per series
+    hist.update({"t": 4, "series": {"r": ([3], [4.0])}})
+    assert r.scope.sent["t"] == 4 and list(r.scope.sent["steps"]) == [1, 2, 3]
+    np.testing.assert_array_equal(r.scope.sent["values"], [2.0, 3.0, 4.0])
+    # a row with fewer columns than the view is padded with NaN (row-major [k, m] on the wire)
+    np.testing.assert_array_equal(e.scope.sent["values"], [3.0, np.nan, 5.0, np.nan])
+    assert list(r.data["x"]) == [0, 1, 2, 3] and list(r.data["v0"]) == [1.0, 2.0, 3.0, 4.0]
+    # while waiting, at most `window` rows are kept: the ones that would be shown
+    clock.now = 0.25
+    hist.update({"t": 14, "series": {"r": (np.arange(4, 14), np.arange(4, 14, dtype=np.float32))}})
+    hist.flush()
+    assert list(r.scope.sent["steps"]) == [9, 10, 11, 12, 13] and list(r.data["x"]) == [9, 10, 11, 12, 13]
+    hist.clear()  # a reset: the next update tells the browser to forget, at once
+    hist.update({"t": 0, "series": {}})
+    assert r.scope.sent.get("clear") is True and len(r.data["x"]) == 0
+    with pytest.raises(ValueError, match="interval"):
+        SeriesHistory({"r": 1}, interval=-1.0)
+
+
 def test_pack_refuses_other_dtypes():
     from snnlab.dashboards.scope import pack
 

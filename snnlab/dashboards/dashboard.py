@@ -16,7 +16,7 @@ In a notebook there is no Bokeh session: the frame's changes collect on the
 rendered document and are pushed through Panel's comm once per frame, and the
 browser acknowledges on a dedicated comm (see :mod:`snnlab.dashboards.streaming`).
 
-The periodic callback and the experiment's run thread are started by
+The periodic callback and the experiment's run are started by
 ``pn.state.onload`` (frames sent before the browser connects would be baked
 into the first page and lost) and stopped by ``pn.state.on_session_destroyed``
 (closing the tab stops its thread). Exceptions inside callbacks are shown as
@@ -86,7 +86,7 @@ class Dashboard(pn.viewable.Viewer):
     period_ms : int
         Frame period of the periodic callback (30 ms: up to 33 frames/s).
     autorun : bool
-        Start the experiment's run thread when the page loads.
+        Start running the experiment when the page loads.
     max_in_flight, ack_timeout : int, float
         Back-pressure: unacknowledged frames allowed, and seconds before one
         more frame is sent without an acknowledgement.
@@ -145,10 +145,10 @@ class Dashboard(pn.viewable.Viewer):
         self._params_changed = False
         self._dropped = 0
         #: seconds a tick waits for the experiment's lock before skipping the frame (ten times
-        #: as long right after a skip: longer than a run thread holds the lock in one go)
+        #: as long right after a skip: longer than the runner holds the lock in one go)
         self.lock_wait = 0.002
         self._skipped_last = False
-        #: ticks skipped because the run thread held the experiment's lock
+        #: ticks skipped because the runner held the experiment's lock
         self.lock_skips = 0
 
         spec = experiment.views()
@@ -253,7 +253,7 @@ class Dashboard(pn.viewable.Viewer):
         self.stop()
 
     def start(self, periodic: bool | None = None) -> None:
-        """Start the periodic frame callback and (with ``autorun``) the experiment's run thread.
+        """Start the periodic frame callback and (with ``autorun``) the experiment's run.
 
         ``periodic``: schedule the frame callback (default: only when there is
         a Bokeh document, i.e. in a served page).
@@ -312,7 +312,7 @@ class Dashboard(pn.viewable.Viewer):
         try:
             if not self.clock.may_send():
                 return False
-            # the event loop serves every session of the server: never wait for a run thread
+            # the event loop serves every session of the server: never wait for a runner
             # that is mid-batch; try again on the next tick instead
             # (a tick after a skipped one waits long enough to be sure to get it)
             lock = self.experiment.lock

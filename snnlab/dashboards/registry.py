@@ -34,7 +34,7 @@ def unregister(dashboard: Any) -> None:
 
 
 def running_experiments() -> int:
-    """Experiments (of any dashboard ever started here) whose run thread is alive."""
+    """Experiments (of any dashboard ever started here) that are running."""
     with _lock:
         experiments = list(_experiments)
     return sum(1 for e in experiments if bool(getattr(e, "running", False)))

@@ -21,6 +21,7 @@ Frame layout consumed (see ``snnlab.lab.experiment``)::
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -467,6 +468,12 @@ class SeriesHistory(pn.viewable.Viewer):
     :class:`MembraneTrace`-style scope per series (no threshold line), one line
     per column, y range following the data in the browser. ``traces[name]``
     is that series' view; its ``data`` holds the last ``window`` rows.
+
+    A long history moves by a fraction of a pixel per frame, so the rows of
+    consecutive frames are collected and sent together at most every
+    ``interval`` seconds (0: every frame); :meth:`flush` sends them now.
+    Nothing is dropped: only the last ``window`` rows are shown anyway, and
+    at most that many wait.
     """
 
     def __init__(
@@ -477,11 +484,17 @@ class SeriesHistory(pn.viewable.Viewer):
         window: int = 2000,
         height: int = 160,
         title: str = "history",
+        interval: float = 0.1,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__()
         if not isinstance(series, Mapping) or not series:
             raise ValueError(f"series must be a non-empty mapping {{name: width}}, got {series!r}")
+        if isinstance(interval, bool) or not isinstance(interval, (int, float)) or not interval >= 0:
+            raise ValueError(f"interval must be a number >= 0 (seconds), got {interval!r}")
         self.window = _check_window(window)
+        self.interval = float(interval)
+        self.clock = clock
         self.widths = {name: max(1, int(m)) for name, m in series.items()}
         self.traces: dict[str, MembraneTrace] = {}
         for name, m in self.widths.items():
@@ -491,18 +504,54 @@ class SeriesHistory(pn.viewable.Viewer):
                                  title=name if len(self.widths) > 1 else title)
             view.scope.y_label = name
             self.traces[name] = view
+        self._pending: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._t: int | None = None
+        self._sent_at = -float("inf")
         self.layout = pn.Column(*self.traces.values(), sizing_mode="stretch_width")
 
     def __panel__(self) -> pn.Column:
         return self.layout
 
     def update(self, frame: Mapping[str, Any]) -> None:
-        """Send the new rows of every series in ``frame['series']``."""
+        """Collect the new rows of every series in ``frame['series']``; send them when ``interval`` is up."""
         series = frame.get("series") or {}
+        for name in self.traces:
+            if name not in series:
+                continue
+            steps = np.asarray(series[name][0], np.int64)
+            values = np.asarray(series[name][1], np.float32)
+            m = self.widths[name]
+            if values.ndim == 1:
+                values = values[:, None]
+            elif values.ndim != 2:
+                values = values.reshape(len(steps), -1) if len(steps) else np.zeros((0, m), np.float32)
+            # to the view's columns: extra ones are not shown, missing ones are NaN
+            if values.shape[1] != m:
+                shaped = np.full((len(steps), m), np.nan, np.float32)
+                shaped[:, : min(m, values.shape[1])] = values[:, :m]
+                values = shaped
+            if name in self._pending:
+                old_steps, old_values = self._pending[name]
+                steps = np.concatenate([old_steps, steps])
+                values = np.concatenate([old_values, values])
+            self._pending[name] = (steps[-self.window:], values[-self.window:])
+        if frame.get("t") is not None:
+            self._t = int(frame["t"])
+        if self.clock() - self._sent_at >= self.interval:
+            self.flush()
+
+    def flush(self) -> None:
+        """Send the collected rows now."""
+        self._sent_at = self.clock()
+        pending, self._pending = self._pending, {}
         for name, view in self.traces.items():
-            if name in series:
-                view.update({"t": frame.get("t"), "traces": {name: series[name]}})
+            empty = (np.zeros(0, np.int64), np.zeros((0, self.widths[name]), np.float32))
+            steps, values = pending.get(name, empty)
+            view.update({"t": self._t, "traces": {name: (steps, values)}})
 
     def clear(self) -> None:
+        self._pending = {}
+        self._t = None
+        self._sent_at = -float("inf")
         for view in self.traces.values():
             view.clear()

@@ -21,7 +21,7 @@ Attributes
     ``lock`` (``threading.RLock``; hold it to read or write engine state from
     another thread), ``t`` (steps simulated), ``dt`` (ms per step),
     ``running`` (bool, a background run is active), ``error`` (message of the
-    last exception raised in the run thread, or ``None``), ``generator``
+    last exception raised by a background step, or ``None``), ``generator``
     (the experiment's ``torch.Generator``; the global RNG is never used).
 
 Methods

@@ -177,7 +177,7 @@ def load_experiment(exp: Experiment, path: str | os.PathLike) -> None:
         raise ValueError(
             f"path {path!r} holds modules {sorted(archive['modules'])}, expected {sorted(exp._modules)}"
         )
-    exp.pause()  # outside the lock: the run thread may be waiting for it
+    exp.pause()  # outside the lock: a background step may be waiting for it
     with exp.lock:
         # check shapes before touching anything
         for name, module in exp._modules.items():
