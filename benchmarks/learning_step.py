@@ -9,19 +9,35 @@ monitors and the learner's ``step(on_grad=True)`` is timed (median wall time ove
 warm-up), for every thread count in ``--threads`` (default: 1 and the count torch / numba use by
 default; both libraries are set to it).
 
-Bound: the bytes the update has to move at least, over the bandwidth. Additive modulation reads
-and writes ``weight.grad`` (8 B per weight); multiplicative modulation (``f(W) = W``) also reads
-``W`` (12 B per weight). The bandwidth is measured in the same run, with the same threads, as
-``bytes moved / time`` of the fastest of repeated torch copies: of a W-sized tensor (what the
-update sees: cache-resident when W fits in the last-level cache, DRAM otherwise) and of a
-128 MiB tensor (DRAM). The bound uses the W-sized copy; ``bound_source`` says whether that
-copy ran from cache or from DRAM (its bandwidth above 1.25x the DRAM one).
-``ratio = time / bound``. Sparse spikes let the update skip rows and columns of ``W``, so a
-ratio below 1 is possible. ``ratio`` uses the median step time, ``ratio_min`` the fastest
+Bound, per row (``bound_s``)::
+
+    bound_s = bytes_per_weight * N**2 / bandwidth
+
+``bytes_per_weight``: what one step's update has to move at least per weight of the float32
+``N x N`` layer. Additive modulation reads and writes ``weight.grad`` (8 B); multiplicative
+modulation (``f(W) = W``) also reads ``W`` (12 B). Not counted: spikes and traces (``O(batch * N)``
+bytes) and, for mSTDP with multiplicative modulation, the learner's snapshot of ``f(W)`` (the update
+reads the snapshot in place of ``W``, and the step copies ``W`` into it at the positions its spikes
+touch: up to 8 B more per weight), so for that rule the bound is below what its algorithm moves.
+
+``bandwidth`` (``bandwidth_GBps``): ``2 * 4 * N**2 / t_copy`` (bytes read + written) for a
+``dst.copy_(src)`` of two float32 tensors of ``N**2`` elements (the size of ``W``) with the row's
+thread count, measured in this run: right before and right after the timings of every
+configuration, each time the fastest of ``--repeats`` copies after 3 warm-up copies, on one pair of
+buffers allocated once (so always warm). Every row of a given ``N`` uses the median of all these
+measurements (``bandwidth_copies`` of them): other load on the machine can slow all copies of one
+measurement down (single values of 2-20 GB/s next to 180 GB/s were seen on a busy 2-core
+machine), which must not inflate that row's bound, and the median also ignores a lucky one.
+``bandwidth_row_GBps``: the faster of the row's own two measurements (for reference).
+``bound_source`` says whether W-sized data ran from cache: its bandwidth above 1.25x the one of a
+128 MiB copy (``--dram-mib``, DRAM) measured at the start.
+
+``ratio = time / bound``; the step time includes the learner's Python work (monitors, checks, the
+kernel call), which moves no weight data. Sparse spikes let the update skip rows and columns of
+``W``, so a ratio below 1 is possible. ``ratio`` uses the median step time, ``ratio_min`` the fastest
 (less sensitive to other load on the machine). Each configuration is also timed with the fused
 CPU kernel switched off (the learners' torch code, the implementation before the kernel), right
-after the fused timing, for the ``torch path`` columns; the W-sized copy is measured right
-before both, so all three numbers of a row see the same machine load.
+after the fused timing, for the ``torch path`` columns (``torch_path_ratio`` against the same bound).
 
 Rules: ``stdp`` (:class:`~snnlab.learning.STDPLearner`) and ``mstdp``
 (:class:`~snnlab.learning.MSTDPLearner`, a ``[batch]`` reward every step), each with additive
@@ -110,13 +126,23 @@ def _median_time(fn: Callable[[], Any], repeats: int, warmup: int) -> float:
     return statistics.median(_times(fn, repeats, warmup))
 
 
+_COPY_BUFFERS: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+
+
 def measure_bandwidth(numel: int, repeats: int) -> float:
     """Bytes per second of ``dst.copy_(src)`` for float32 tensors of ``numel`` elements (read + write).
 
-    The fastest repeat counts (what the hardware can do; a busy machine only slows copies down).
+    The fastest of ``repeats`` copies after 3 warm-up copies counts (what the hardware can do; a busy
+    machine only slows copies down). The buffers are allocated once per size and reused, so every
+    measurement of a size copies the same warm (touched, mapped) memory.
     """
-    src = torch.rand(numel)
-    dst = torch.empty_like(src)
+    bufs = _COPY_BUFFERS.get(numel)
+    if bufs is None:
+        if len(_COPY_BUFFERS) > 4:
+            _COPY_BUFFERS.clear()
+        src = torch.rand(numel)
+        bufs = _COPY_BUFFERS[numel] = (src, torch.empty_like(src))
+    src, dst = bufs
     t = min(_times(lambda: dst.copy_(src), repeats, warmup=3))
     return 2 * src.nbytes / t
 
@@ -201,24 +227,28 @@ def run(
     threads: int,
     dram_bytes: int = DRAM_COPY_BYTES,
 ) -> list[dict[str, Any]]:
-    """Rows of one thread count (set in torch and numba for the whole run)."""
+    """Rows of one thread count (set in torch and numba for the whole run).
+
+    The W-sized copy is measured right before and right after the timings of every configuration;
+    each row's bound uses the median of all W-sized copy measurements of its ``N`` in this run (see
+    the module docstring), ``bandwidth_row_GBps`` the faster of its own two.
+    """
     set_threads(threads)
     kernel = getattr(_stdp, "_kernel", None)
     path = "fused-cpu" if kernel is not None and kernel() is not None else "torch"
     bw_dram = measure_bandwidth(dram_bytes // 4, max(3, repeats // 8))
     rows = []
+    copies: dict[int, list[float]] = {}
     for n in sizes:
         for batch in batches:
             for rule in ("stdp", "mstdp"):
                 for mod_name, f in MODULATIONS.items():
-                    # bandwidth measured next to each timing, so both see the same machine load
-                    bw_w = measure_bandwidth(n * n, repeats)
-                    cached = bw_w > CACHE_FACTOR * bw_dram
-                    source = "W-sized copy (cache)" if cached else "W-sized copy (DRAM)"
-                    bound = BYTES_PER_WEIGHT[mod_name] * n * n / bw_w
+                    bw_before = measure_bandwidth(n * n, repeats)
                     times = time_learner(rule, f, n, batch, repeats, warmup=5)
                     with torch_path():
                         times_torch = time_learner(rule, f, n, batch, repeats, warmup=5)
+                    bw_after = measure_bandwidth(n * n, repeats)
+                    copies.setdefault(n, []).extend((bw_before, bw_after))
                     t, t_min = statistics.median(times), min(times)
                     t_torch = statistics.median(times_torch)
                     naive_bytes = batch * n * n * 4
@@ -238,28 +268,38 @@ def run(
                             "time_s": t,
                             "time_min_s": t_min,
                             "bytes_per_weight": BYTES_PER_WEIGHT[mod_name],
-                            "bound_s": bound,
-                            "ratio": t / bound,
-                            "ratio_min": t_min / bound,
-                            "bandwidth_GBps": bw_w / 1e9,
+                            "bandwidth_row_GBps": max(bw_before, bw_after) / 1e9,
                             "bandwidth_dram_GBps": bw_dram / 1e9,
-                            "bound_source": source,
                             "torch_path_time_s": t_torch,
-                            "torch_path_ratio": t_torch / bound,
-                            "speedup_vs_torch_path": t_torch / t,
                             "naive_time_s": t_naive,
+                            "speedup_vs_torch_path": t_torch / t,
                             "speedup_vs_naive": (t_naive / t) if t_naive is not None else None,
                         }
                     )
+    for r in rows:
+        bw_w = statistics.median(copies[r["n"]])
+        bound = r["bytes_per_weight"] * r["n"] ** 2 / bw_w
+        cached = bw_w > CACHE_FACTOR * bw_dram
+        r.update(
+            {
+                "bound_s": bound,
+                "ratio": r["time_s"] / bound,
+                "ratio_min": r["time_min_s"] / bound,
+                "bandwidth_GBps": bw_w / 1e9,
+                "bandwidth_copies": len(copies[r["n"]]),
+                "bound_source": "W-sized copy (cache)" if cached else "W-sized copy (DRAM)",
+                "torch_path_ratio": r["torch_path_time_s"] / bound,
+            }
+        )
     return rows
 
 
 def markdown(result: dict[str, Any]) -> str:
     lines = [
         "| N | batch | rule | modulation | threads | time (ms) | min (ms) | bound (ms) | ratio "
-        "| ratio (min) | torch path (ms) | torch ratio | W-copy GB/s | DRAM GB/s | bound from "
-        "| naive (ms) | speed-up vs naive |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| ratio (min) | torch path (ms) | torch ratio | W-copy GB/s | W-copy GB/s (row) | DRAM GB/s "
+        "| bound from | naive (ms) | speed-up vs naive |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in result["rows"]:
         naive = f"{r['naive_time_s'] * 1e3:.3f}" if r["naive_time_s"] is not None else "-"
@@ -269,7 +309,8 @@ def markdown(result: dict[str, Any]) -> str:
             f"{r['time_s'] * 1e3:.3f} | {r['time_min_s'] * 1e3:.3f} | {r['bound_s'] * 1e3:.3f} | "
             f"{r['ratio']:.2f} | {r['ratio_min']:.2f} | {r['torch_path_time_s'] * 1e3:.3f} | "
             f"{r['torch_path_ratio']:.2f} | "
-            f"{r['bandwidth_GBps']:.1f} | {r['bandwidth_dram_GBps']:.1f} | {r['bound_source']} | "
+            f"{r['bandwidth_GBps']:.1f} | {r['bandwidth_row_GBps']:.1f} | {r['bandwidth_dram_GBps']:.1f} | "
+            f"{r['bound_source']} | "
             f"{naive} | {speed} |"
         )
     return "\n".join(lines)

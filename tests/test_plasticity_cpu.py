@@ -352,3 +352,132 @@ def test_learner_with_a_non_contiguous_grad_uses_torch_and_matches_loops(monkeyp
     w = fc.weight.detach()
     expected = ref_update(torch.zeros(3, 4, dtype=dt), y, xp, xq, x, [-1.0, -1.0], w, w)
     torch.testing.assert_close(fc.weight.grad, expected, atol=1e-12, rtol=0)
+
+
+# --------------------------------------------------------------------------- column lists and column blocks
+def as_double(g: float | torch.Tensor) -> torch.Tensor:
+    return g.double() if isinstance(g, torch.Tensor) else torch.tensor(float(g), dtype=torch.float64)
+
+
+def torch_update(target, post, x_pre, x_post, pre, a, g_post, g_pre):
+    """``target + G_post ⊙ Σ_b a[b] post[b]ᵀ x_pre[b] - G_pre ⊙ Σ_b a[b] x_post[b]ᵀ pre[b]`` in float64,
+    and ``scale``: the same sum with every term made positive, to compare results relative to the
+    size of what was added (the update has cancellations)."""
+    t, post, x_pre, x_post, pre, a = (v.double() for v in (target, post, x_pre, x_post, pre, a))
+    gp, gq = as_double(g_post), as_double(g_pre)
+    p = torch.einsum("b,bi,bj->ij", a, post, x_pre)
+    q = torch.einsum("b,bi,bj->ij", a, x_post, pre)
+    p_abs = torch.einsum("b,bi,bj->ij", a.abs(), post.abs(), x_pre.abs())
+    q_abs = torch.einsum("b,bi,bj->ij", a.abs(), x_post.abs(), pre.abs())
+    return t + gp * p - gq * q, t.abs() + gp.abs() * p_abs + gq.abs() * q_abs
+
+
+def lanes(dtype: torch.dtype) -> int:
+    return K.VECTOR_BYTES // torch.tensor([], dtype=dtype).element_size()
+
+
+REL = {torch.float32: 1e-6, torch.float64: 1e-13}
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize(
+    ("batch", "density", "path"),
+    [(1, 0.05, "lists"), (3, 0.02, "lists"), (16, 0.3, "blocks"), (21, 0.3, "blocks"), (40, 0.6, "blocks")],
+)
+@pytest.mark.parametrize("n_in", ["short", "blocks", "blocks+tail"])
+@pytest.mark.parametrize("mods", ["additive", "multiplicative", "mult-post", "mult-pre"])
+@pytest.mark.parametrize("values", ["binary", "graded"])
+def test_pairing_update_lists_and_blocks_match_torch(
+    dtype, batch, density, path, n_in, mods, values, kernel_variant
+):
+    """Both ways of the pre term (per-sample column lists, column blocks with table lookups), every
+    row length (shorter than a block, whole blocks, whole blocks and a shifted last block), sample
+    chunks (batch above the block width), binary and graded pre values, against torch in float64."""
+    width = lanes(dtype)
+    cols = {"short": width - 3, "blocks": 2 * width, "blocks+tail": 2 * width + 5}[n_in]
+    gen = torch.Generator().manual_seed(batch * 1000 + cols + len(mods) + len(values))
+    n_out = 13
+    post = spikes(gen, (batch, n_out), max(density, 0.2), dtype)
+    pre = spikes(gen, (batch, cols), density, dtype)
+    if values == "graded":
+        pre = pre * (torch.rand(batch, cols, generator=gen) * 2 - 0.5).to(dtype)
+    x_pre = torch.rand(batch, cols, generator=gen).to(dtype)
+    x_post = torch.rand(batch, n_out, generator=gen).to(dtype)
+    a = torch.randn(batch, generator=gen).to(dtype)
+    w = torch.randn(n_out, cols, generator=gen).to(dtype)
+    g_post, g_pre = {
+        "additive": (0.7, -1.3),
+        "multiplicative": (w, w),
+        "mult-post": (w, 0.6),
+        "mult-pre": (1.1, w),
+    }[mods]
+    target = torch.randn(n_out, cols, generator=gen).to(dtype)
+    expected, scale = torch_update(target, post, x_pre, x_post, pre, a, g_post, g_pre)
+    if n_in != "short":  # the case takes the way it names
+        assert K._pre_entries(pre.numpy(), width)[5] == (path == "lists")
+    K.pairing_update(target, K.Factors(post, x_pre, x_post, pre), a, g_post, g_pre)
+    err = (target.double() - expected).abs()
+    assert bool((err <= REL[dtype] * scale).all()), float((err / scale.clamp_min(1e-300)).max())
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("batch", [1, 16])
+def test_untouched_positions_keep_their_bits_with_non_finite_modulation(dtype, batch, kernel_variant):
+    """Rows of neurons that did not fire and columns of inputs that did not fire stay exactly as they
+    were (bits included: -0.0 and nan in the target), even where ``G = W`` is inf or nan."""
+    width = lanes(dtype)
+    n_out, n_in = 9, 3 * width + 2
+    gen = torch.Generator().manual_seed(batch)
+    post = torch.zeros(batch, n_out, dtype=dtype)
+    post[0, 2] = post[-1, 5] = 1.0
+    pre = torch.zeros(batch, n_in, dtype=dtype)
+    pre[0, 1] = pre[-1, width + 4] = pre[batch // 2, n_in - 1] = 1.0
+    if batch > 1:
+        pre[:, 7] = 1.0  # a column with many entries: several layers
+    x_pre = torch.rand(batch, n_in, generator=gen).to(dtype)
+    x_post = torch.rand(batch, n_out, generator=gen).to(dtype)
+    w = torch.randn(n_out, n_in, generator=gen).to(dtype)
+    fired_rows = post.ne(0).any(0)
+    fired_cols = pre.ne(0).any(0)
+    untouched = ~fired_rows[:, None] & ~fired_cols[None, :]
+    spots = [tuple(rc) for rc in untouched.nonzero().tolist()[::5]]
+    assert len(spots) >= 6
+    for r, c in spots[0::3]:
+        w[r, c] = float("inf")
+    for r, c in spots[1::3]:
+        w[r, c] = float("nan")
+    target = torch.randn(n_out, n_in, generator=gen).to(dtype)
+    for r, c in spots[1::3]:
+        target[r, c] = -0.0
+    for r, c in spots[2::3]:
+        target[r, c] = float("nan")
+    before = target.clone()
+    a = torch.rand(batch, generator=gen).to(dtype) + 0.5
+    K.pairing_update(target, K.Factors(post, x_pre, x_post, pre), a, w, w)
+    same = target.view(torch.int32 if dtype == torch.float32 else torch.int64) == before.view(
+        torch.int32 if dtype == torch.float32 else torch.int64
+    )
+    assert bool(same[untouched].all())
+    expected, scale = torch_update(before, post, x_pre, x_post, pre, a, w, w)
+    touched = ~untouched
+    err = (target.double() - expected).abs()[touched]
+    assert bool((err <= REL[dtype] * scale[touched]).all())
+
+
+@pytest.mark.parametrize("batch", [1, 16])
+@pytest.mark.parametrize("n_in", [40, 400])
+def test_mstdp_snapshot_copies_exactly_the_touched_positions(batch, n_in, kernel_variant):
+    """The snapshot through the column list (few input spikes) and through the row blend (many):
+    the weight at rows of fired neurons and columns of fired inputs, the old snapshot elsewhere."""
+    dt = torch.float32
+    gen = torch.Generator().manual_seed(n_in + batch)
+    n_out = 11
+    w = torch.randn(n_out, n_in, generator=gen)
+    snap = torch.full((n_out, n_in), 123.0)
+    pre = spikes(gen, (batch, n_in), 0.05, dt)
+    post = spikes(gen, (batch, n_out), 0.1, dt)
+    target = torch.zeros(n_out, n_in)
+    K.mstdp_linear_step(target, pre, post, None, None, 2.0, 3.0, None, 1.0, snap, snap, snapshot=(snap, w))
+    touched = post.ne(0).any(0)[:, None] | pre.ne(0).any(0)[None, :]
+    torch.testing.assert_close(snap[touched], w[touched], atol=0, rtol=0)
+    assert bool((snap[~touched] == 123.0).all())

@@ -10,25 +10,49 @@ per-sample coefficients ``a`` ``[B]``. One call does, in this order:
        x_new = x_old - x_old / tau + s          (Euler, STDP)
        x_new = x_old * exp(-1 / tau) + s        (exponential, mSTDP)
 
-2. one pass over the rows of ``target`` (parallel over rows) that adds the
-   update of one pairing ``(post, x_pre, x_post, pre)``::
+2. one pass over the rows of ``target`` (parallel: one contiguous range of rows
+   per thread) that adds the update of one pairing ``(post, x_pre, x_post, pre)``::
 
        target[i, j] += G_post[i, j] * Σ_b a[b] post[b, i] x_pre[b, j]
                      - G_pre[i, j]  * Σ_b a[b] x_post[b, i] pre[b, j]
 
    with ``G = c`` (a constant: additive STDP) or ``G = c * M`` (``M`` an
-   ``[n_out, n_in]`` array, e.g. the weight: multiplicative STDP). Spikes
-   are sparse, so the pass is sparse too: row ``i`` gets the first sum only
-   for the samples with ``post[b, i] != 0`` (the lists are built once per
-   call) and the second only at the columns ``j`` with ``pre[b, j] != 0``;
-   a row with neither is not touched. Zero factors are skipped, so a
-   non-finite ``G`` at an untouched position does not turn into ``nan``.
+   ``[n_out, n_in]`` array, e.g. the weight: multiplicative STDP). Spikes are
+   sparse, and so is the work:
 
-3. optionally, in the same pass, a snapshot ``snap[i, j] = weight[i, j]`` at
-   the positions that the *current* spikes will touch at the next call
-   (whole rows of the neurons that fired, the columns of the inputs that
-   fired): what mSTDP needs to apply this step's eligibility, which uses
-   ``f(W)`` of this step, after the weight has moved.
+   * post term: ``v[b] = c_post * (a[b] * post[b, i])`` for the samples with
+     ``post[b, i] != 0``; rows of neurons that did not fire get none. With up to
+     two such samples and column blocks (below) it rides along with the blocks'
+     pass, ``target[i, j] += (M_post[i, j] *) Σ_b v[b] x_pre[b, j]``; otherwise
+     one vectorized pass per sample, ``target[i, :] += (v[b] * M_post[i, :]) * x_pre[b, :]``.
+   * pre term, with ``u[b] = c_pre * (a[b] * x_post[b, i])``: only the columns
+     ``j`` with ``pre[b, j] != 0`` change, in one of two ways, picked per call
+     from the number of entries of ``pre`` and the work of the second way:
+
+     - few entries (e.g. batch 1): per-sample column lists,
+       ``target[i, j] -= (M_pre[i, j] *) u[b] (* pre[b, j])`` for every listed
+       ``(b, j)`` with ``u[b] != 0``;
+     - many entries (e.g. batch 16): blocks of ``L`` columns (one vector register,
+       e.g. 16 float32 with AVX-512), samples in chunks of ``L``. The entries of
+       a chunk are stored as layers of sample indices per column; per row and
+       chunk, the ``u[b]`` form a table of ``L`` values and each layer of a block
+       is one variable permute (a table lookup for all ``L`` columns at once)::
+
+           d[j] = Σ_{b: pre[b, j] != 0} u[b] (* pre[b, j])
+           target[i, j] -= (M_pre[i, j] *) d[j]        where d[j] != 0
+
+       so a row is read and written once per chunk, the blocks without
+       entries not at all (unless a post term rides along).
+
+   Zero factors are skipped (``post[b, i] == 0``, ``u[b] == 0``, ``d[j] == 0``),
+   so a non-finite ``G`` at a position no spike touches does not turn into ``nan``.
+
+3. optionally, in the same pass (row by row, right after the row's update),
+   a snapshot ``snap[i, j] = weight[i, j]`` at the positions that the
+   *current* spikes will touch at the next call (whole rows of the neurons that
+   fired, the columns of the inputs that fired): what mSTDP needs to apply this
+   step's eligibility, which uses ``f(W)`` of this step, after the weight has
+   moved.
 
 STDP applies the current pairing (built from the new traces); mSTDP applies
 the previous time step's pairing times this call's reward (its eligibility)
@@ -42,12 +66,14 @@ from __future__ import annotations
 
 import math
 import numbers
+from types import FunctionType
 from typing import NamedTuple
 
 import numpy as np
 import torch
 
 try:  # numba is a core dependency; without it the learners keep their torch path
+    from numba import config as numba_config
     from numba import njit, prange
 
     NUMBA_AVAILABLE = True
@@ -72,7 +98,210 @@ def available() -> bool:
 
 
 # --------------------------------------------------------------------------- compiled part
+def _vector_bytes() -> int:
+    """Bytes of the widest float vector register the compiled code may use (64, 32 or 16).
+
+    Read from the features numba compiles for (``NUMBA_CPU_FEATURES`` or the host's), which are
+    part of numba's cache key, so a cached kernel always matches this width.
+    """
+    from numba.core import config
+    from numba.core.codegen import get_host_cpu_features
+
+    features = config.CPU_FEATURES if config.CPU_FEATURES is not None else get_host_cpu_features()
+    flags = set(features.split(","))
+    if "+avx512f" in flags:
+        return 64
+    if "+avx2" in flags:
+        return 32
+    return 16
+
+
 if NUMBA_AVAILABLE:
+    from llvmlite import ir
+    from numba import types
+    from numba.core import cgutils
+    from numba.extending import intrinsic, overload
+
+    #: Bytes of one column block (``VECTOR_BYTES / itemsize`` columns; also the samples per table).
+    VECTOR_BYTES = _vector_bytes()
+    #: Rows per round of "update the rows, then take their snapshot": the snapshot of a row right
+    #: after its update finds the row (just read as ``f(W)``) in cache; a loop of its own keeps the
+    #: snapshot's code out of the update's loop body, which runs slower with it.
+    _TILE = 1
+    #: The pre term goes through per-sample column lists (scalar) instead of the column blocks when
+    #: it has at most this many entries per block layer that the blocks would look up (measured:
+    #: the two cost about the same at 2.5-2.8 with AVX-512, e.g. batch 3-4 at spike rate 0.05).
+    _SCATTER_RATIO = 2.6
+
+    def _lanes(a):  # pragma: no cover - replaced by the overload in compiled code
+        """Columns per block (= samples per lookup table) for ``a``'s dtype."""
+        return VECTOR_BYTES // a.itemsize
+
+    @overload(_lanes)
+    def _lanes_overload(a):  # pragma: no cover - compiled
+        lanes = VECTOR_BYTES * 8 // a.dtype.bitwidth
+        return lambda a: lanes
+
+    def _splat(builder, x, lanes):  # pragma: no cover - compiled
+        vt = ir.VectorType(x.type, lanes)
+        i32 = ir.IntType(32)
+        one = builder.insert_element(ir.Constant(vt, ir.Undefined), x, i32(0))
+        return builder.shuffle_vector(
+            one, ir.Constant(vt, ir.Undefined), ir.Constant(ir.VectorType(i32, lanes), [0] * lanes)
+        )
+
+    def _lookup(builder, table, index, lanes):  # pragma: no cover - compiled
+        """``r[k] = table[index[k]]`` for ``index[k] < lanes``, else 0 (one variable permute)."""
+        i32 = ir.IntType(32)
+        vi = index.type
+        lane = builder.and_(index, ir.Constant(vi, [lanes - 1] * lanes))
+        r = ir.Constant(table.type, ir.Undefined)
+        for k in range(lanes):  # extract/insert with indices taken from a vector: lowered to vperm*
+            picked = builder.extract_element(table, builder.extract_element(lane, i32(k)))
+            r = builder.insert_element(r, picked, i32(k))
+        hit = builder.icmp_unsigned("<", index, ir.Constant(vi, [lanes] * lanes))
+        return builder.select(hit, r, ir.Constant(table.type, None))
+
+    @intrinsic
+    def _row_pass(
+        typingctx, t, row, mod_pre, mod_post, mult, table, table_off, idx, off, stride, blocks, blocks_off,
+        n_main, tail_col0, tail_first, val, scaled, x_pre, n_x, b0, v0, b1, v1, n_post,
+    ):  # fmt: skip  # pragma: no cover - compiled
+        """One pass over the blocks of ``L = lanes`` columns of one row of ``t``, in place.
+
+        Blocks: ``q < n_main`` at columns ``col = q * L``, and, if ``tail_col0 >= 0``, one more at
+        ``col = tail_col0`` whose lanes ``k < tail_first`` keep their value (a last block shifted
+        left to end at the end of the row; its layers are ``blocks[blocks_off + n_main]``). At the
+        columns ``j = col + k`` of a block with ``layers = blocks[blocks_off + q]`` and
+        ``o_l = off + l * stride + j``::
+
+            d[k] = Σ_{l < layers} table[table_off + idx[o_l]] (* val[o_l] if scaled)   (idx[o_l] < L)
+            p[k] = v0 * x_pre[b0 * n_x + j] (+ v1 * x_pre[b1 * n_x + j])    (n_post = 1 or 2 terms)
+            t[row + j] += (mod_post[row + j] *) p[k]                        if n_post > 0
+            t[row + j] -= (mod_pre[row + j] *) d[k]                         where d[k] != 0
+
+        (``mod_*`` only with ``mult``). ``idx[o_l] = L`` means no term; each lookup is one variable
+        permute of the table (one vector register). Blocks without layers are skipped when
+        ``n_post = 0``. ``t``, ``mod_*``, ``table``, ``val``, ``x_pre``: 1-D C-contiguous arrays of
+        one float dtype; ``idx`` int32; ``blocks`` int64. ``mult``, ``scaled`` and ``n_post``
+        (0, 1 or 2) pick one of twelve loops, each with no test of them inside.
+        """
+        names = (
+            "t row mod_pre mod_post mult table table_off idx off stride blocks blocks_off n_main tail_col0"
+        )
+        names = [*names.split(), *"tail_first val scaled x_pre n_x b0 v0 b1 v1 n_post".split()]
+        sig = types.void(
+            t, row, mod_pre, mod_post, mult, table, table_off, idx, off, stride, blocks, blocks_off, n_main,
+            tail_col0, tail_first, val, scaled, x_pre, n_x, b0, v0, b1, v1, n_post,
+        )  # fmt: skip
+        ty = dict(zip(names, sig.args))
+        floats = [t, mod_pre, mod_post, table, val, x_pre]
+        arrays = (*floats, idx, blocks)
+        if not all(isinstance(a, types.Array) and a.ndim == 1 and a.layout == "C" for a in arrays):
+            return None
+        if not isinstance(t.dtype, types.Float) or any(a.dtype != t.dtype for a in floats):
+            return None
+        if idx.dtype != types.int32 or blocks.dtype != types.int64:
+            return None
+        if not (isinstance(mult, types.Boolean) and isinstance(scaled, types.Boolean)):
+            return None
+        if not (isinstance(v0, types.Float) and isinstance(v1, types.Float)):
+            return None
+
+        def codegen(context, builder, signature, args):
+            value = dict(zip(names, args))
+            fty = t.dtype
+            ft = context.get_value_type(fty)
+            lanes = VECTOR_BYTES * 8 // fty.bitwidth
+            vf = ir.VectorType(ft, lanes)
+            vi = ir.VectorType(ir.IntType(32), lanes)
+            zero = ir.Constant(vf, None)
+            align = fty.bitwidth // 8
+            ptr, num, flag = {}, {}, {}
+            for name in names:
+                if isinstance(ty[name], types.Array):
+                    ptr[name] = context.make_array(ty[name])(context, builder, value[name]).data
+                elif isinstance(ty[name], types.Boolean):
+                    flag[name] = context.cast(builder, value[name], ty[name], types.boolean)
+                elif isinstance(ty[name], types.Float):
+                    num[name] = context.cast(builder, value[name], ty[name], fty)
+                else:
+                    num[name] = context.cast(builder, value[name], ty[name], types.intp)
+            intp = num["row"].type
+
+            def vec(base, offset, vt=vf, al=align):
+                return builder.load(builder.bitcast(builder.gep(base, [offset]), vt.as_pointer()), align=al)
+
+            table_v = vec(ptr["table"], num["table_off"])
+            first = builder.trunc(num["tail_first"], ir.IntType(32))
+            keep = builder.icmp_unsigned(
+                "<", ir.Constant(vi, list(range(lanes))), _splat(builder, first, lanes)
+            )
+            d_acc = cgutils.alloca_once(builder, vf)
+            x0 = builder.mul(num["b0"], num["n_x"])
+            x1 = builder.mul(num["b1"], num["n_x"])
+            post_v = [_splat(builder, num["v0"], lanes), _splat(builder, num["v1"], lanes)]
+
+            def block(col, n_layers, mult, scaled, n_post, tail):
+                go = builder.icmp_signed(">", n_layers, n_layers.type(0)) if n_post == 0 else cgutils.true_bit
+                with builder.if_then(go):
+                    base = builder.add(num["off"], col)
+                    builder.store(zero, d_acc)
+                    with cgutils.for_range(builder, n_layers) as layer:
+                        o = builder.add(base, builder.mul(layer.index, num["stride"]))
+                        term = _lookup(builder, table_v, vec(ptr["idx"], o, vi, 4), lanes)
+                        if scaled:
+                            term = builder.fmul(term, vec(ptr["val"], o))
+                        builder.store(builder.fadd(builder.load(d_acc), term), d_acc)
+                    d = builder.load(d_acc)
+                    pos = builder.add(num["row"], col)
+                    t_ptr = builder.bitcast(builder.gep(ptr["t"], [pos]), vf.as_pointer())
+                    old = builder.load(t_ptr, align=align)
+                    cur = old
+                    if n_post:
+                        p = builder.fmul(post_v[0], vec(ptr["x_pre"], builder.add(x0, col)))
+                        if n_post == 2:
+                            p = builder.fadd(
+                                p, builder.fmul(post_v[1], vec(ptr["x_pre"], builder.add(x1, col)))
+                            )
+                        cur = builder.fadd(cur, builder.fmul(vec(ptr["mod_post"], pos), p) if mult else p)
+                    step = builder.fmul(vec(ptr["mod_pre"], pos), d) if mult else d
+                    new = builder.select(builder.fcmp_unordered("!=", d, zero), builder.fsub(cur, step), cur)
+                    if tail:
+                        new = builder.select(keep, old, new)
+                    builder.store(new, t_ptr, align=align)
+
+            def row_loop(mult, scaled, n_post):
+                with cgutils.for_range(builder, num["n_main"]) as blk:
+                    n_layers = builder.load(
+                        builder.gep(ptr["blocks"], [builder.add(num["blocks_off"], blk.index)])
+                    )
+                    block(builder.mul(blk.index, intp(lanes)), n_layers, mult, scaled, n_post, False)
+                with builder.if_then(builder.icmp_signed(">=", num["tail_col0"], intp(0))):
+                    at = builder.add(num["blocks_off"], num["n_main"])
+                    n_layers = builder.load(builder.gep(ptr["blocks"], [at]))
+                    block(num["tail_col0"], n_layers, mult, scaled, n_post, True)
+
+            i8 = ir.IntType(8)
+            kind = builder.add(
+                builder.add(
+                    builder.mul(builder.zext(flag["mult"], i8), i8(6)),
+                    builder.mul(builder.zext(flag["scaled"], i8), i8(3)),
+                ),
+                builder.trunc(num["n_post"], i8),
+            )
+            done = builder.append_basic_block("row_pass.done")
+            switch = builder.switch(kind, done)
+            for code in range(12):
+                block_bb = builder.append_basic_block(f"row_pass.kind{code}")
+                switch.add_case(i8(code), block_bb)
+                builder.position_at_end(block_bb)
+                row_loop(code >= 6, code % 6 >= 3, code % 3)
+                builder.branch(done)
+            builder.position_at_end(done)
+            return context.get_dummy_value()
+
+        return sig, codegen
 
     @njit(cache=True, fastmath=False)
     def _trace_step(old, spike, out, param, euler):  # pragma: no cover - compiled
@@ -87,73 +316,292 @@ if NUMBA_AVAILABLE:
                 for j in range(n):
                     r[j] = o[j] * param + s[j]
 
-    @njit(cache=True, fastmath=False)
-    def _rows_of_post(post, coeff):  # pragma: no cover - compiled
-        """CSR over output neurons: for neuron ``i`` the samples ``b`` with ``post[b, i] != 0``
-        and the value ``coeff[b] * post[b, i]``."""
-        B, n = post.shape
-        ptr = np.zeros(n + 1, np.int64)
-        for b in range(B):
-            for i in range(n):
-                if post[b, i] != 0:
-                    ptr[i + 1] += 1
-        for i in range(n):
-            ptr[i + 1] += ptr[i]
-        sample = np.empty(ptr[n], np.int64)
-        value = np.empty(ptr[n], post.dtype)
-        fill = ptr[:n].copy()
-        for b in range(B):
-            for i in range(n):
-                v = post[b, i]
-                if v != 0:
-                    k = fill[i]
-                    sample[k] = b
-                    value[k] = coeff[b] * v
-                    fill[i] = k + 1
-        return ptr, sample, value
+    @intrinsic
+    def _trailing_zeros(typingctx, x):  # pragma: no cover - compiled
+        """Trailing zero bits of the integer ``x`` (its bit width for 0)."""
+        if not isinstance(x, types.Integer):
+            return None
+
+        def codegen(context, builder, signature, args):
+            return builder.cttz(args[0], ir.Constant(ir.IntType(1), 0))
+
+        return x(x), codegen
+
+    @intrinsic
+    def _bit_count(typingctx, x):  # pragma: no cover - compiled
+        """Set bits of the integer ``x``."""
+        if not isinstance(x, types.Integer):
+            return None
+
+        def codegen(context, builder, signature, args):
+            return builder.ctpop(args[0])
+
+        return x(x), codegen
 
     @njit(cache=True, fastmath=False)
-    def _cols_of_pre(pre):  # pragma: no cover - compiled
-        """CSR over samples: for sample ``b`` the inputs ``j`` with ``pre[b, j] != 0`` and ``pre[b, j]``;
-        also whether every such value is exactly 1 (binary spikes: the kernel skips the product)."""
-        B, n = pre.shape
-        ptr = np.zeros(B + 1, np.int64)
+    def _pre_entries(pre, lanes):  # pragma: no cover - compiled
+        """The nonzero entries of ``pre`` ``[B, n_in]``, arranged for the pre term of the row passes.
+
+        Samples go in chunks of ``lanes`` (chunk ``c``: ``b = c * lanes + k``, ``k < lanes``).
+        ``blocks[c, q]``: the most entries of chunk ``c`` in one column of block ``q``: columns
+        ``q * lanes + k`` for the ``n_in // lanes`` full blocks, then, if ``n_in % lanes``, the last
+        ``min(lanes, n_in)`` columns. ``binary``: every nonzero value is 1 (else the values are
+        kept next to the indices). With few entries for the blocks they touch (``scatter``), the
+        entries are lists per sample: ``cols[col_ptr[b]:col_ptr[b + 1]]`` (and ``col_val``).
+        Otherwise they are layers of sample indices per chunk: for column ``j`` and layer ``l``,
+        ``idx[(layer_ptr[c] + l) * stride + j]`` is the ``k`` of the ``l``-th sample (in sample
+        order) of chunk ``c`` with ``pre[b, j] != 0`` (``lanes`` where there is none),
+        ``stride = max(n_in, lanes)``, and ``val`` (same layout) the value. The layers come from a
+        bit mask per column and chunk (bit ``k``: ``pre[b, j] != 0``), lowest set bit first.
+        """
+        B, n_in = pre.shape
+        n_chunks = (B + lanes - 1) // lanes
+        stride = max(n_in, lanes)
+        n_full = n_in // lanes
+        n_blocks = n_full + (1 if n_in % lanes else 0)
+        masks = np.zeros((n_chunks, stride), np.int32)
+        col_ptr = np.zeros(B + 1, np.int64)
+        odd = 0
         for b in range(B):
-            c = 0
-            for j in range(n):
-                if pre[b, j] != 0:
-                    c += 1
-            ptr[b + 1] = ptr[b] + c
-        col = np.empty(ptr[B], np.uint32)
-        value = np.empty(ptr[B], pre.dtype)
-        binary = True
-        k = 0
-        for b in range(B):
-            for j in range(n):
+            c = b // lanes
+            bit = np.int32(1 << (b - c * lanes))
+            n_b = 0
+            for j in range(n_in):
                 v = pre[b, j]
-                if v != 0:
-                    col[k] = j
-                    value[k] = v
-                    binary = binary and v == 1
-                    k += 1
-        return ptr, col, value, binary
+                masks[c, j] |= bit if v != 0 else np.int32(0)
+                odd += np.int32((v != 0) & (v != 1))
+                n_b += np.int64(v != 0)
+            col_ptr[b + 1] = col_ptr[b] + n_b
+        binary = odd == 0
+        layer_ptr = np.zeros(n_chunks + 1, np.int64)
+        blocks = np.zeros((n_chunks, n_blocks), np.int64)
+        for c in range(n_chunks):
+            top = 0
+            for q in range(n_blocks):
+                j0 = q * lanes if q < n_full else max(n_in - lanes, 0)
+                m = 0
+                for j in range(j0, min(j0 + lanes, n_in)):
+                    m = max(m, _bit_count(masks[c, j]))
+                blocks[c, q] = m
+                top = max(top, m)
+            layer_ptr[c + 1] = layer_ptr[c] + top
+        no_idx, no_val = np.zeros(0, np.int32), np.zeros(0, pre.dtype)
+        if col_ptr[B] <= _SCATTER_RATIO * blocks.sum():  # per-sample lists
+            cols = np.empty(col_ptr[B], np.uint32)
+            col_val = np.empty(0 if binary else col_ptr[B], pre.dtype)
+            p = 0
+            for b in range(B):
+                for j in range(n_in):
+                    v = pre[b, j]
+                    if v != 0:
+                        cols[p] = j
+                        if not binary:
+                            col_val[p] = v
+                        p += 1
+            return layer_ptr, blocks, no_idx, no_val, binary, True, col_ptr, cols, col_val
+        total = layer_ptr[n_chunks] * stride
+        idx = np.full(total, lanes, np.int32)
+        val = np.zeros(0 if binary else total, pre.dtype)
+        sentinel = np.int32(lanes)
+        for c in range(n_chunks):
+            rest = masks[c]
+            for layer in range(layer_ptr[c], layer_ptr[c + 1]):
+                o = layer * stride
+                if binary:  # branch-free: the loop vectorizes
+                    for j in range(n_in):
+                        m = rest[j]
+                        idx[o + j] = _trailing_zeros(m) if m != 0 else sentinel
+                        rest[j] = m & (m - 1)
+                else:
+                    for j in range(n_in):
+                        m = rest[j]
+                        if m != 0:
+                            k = _trailing_zeros(m)
+                            idx[o + j] = k
+                            val[o + j] = pre[c * lanes + k, j]
+                            rest[j] = m & (m - 1)
+        return layer_ptr, blocks, idx, val, binary, False, col_ptr, np.zeros(0, np.uint32), no_val
 
     @njit(cache=True, fastmath=False)
     def _active(post, pre):  # pragma: no cover - compiled
-        """Output neurons with any ``post[b, i] != 0`` (a mask) and inputs with any ``pre[b, j] != 0``."""
+        """Output neurons with any ``post[b, i] != 0`` and inputs with any ``pre[b, j] != 0`` (masks),
+        and the indices of those inputs."""
         B, n_out = post.shape
         n_in = pre.shape[1]
         rows = np.zeros(n_out, np.bool_)
         for b in range(B):
             for i in range(n_out):
-                if post[b, i] != 0:
-                    rows[i] = True
-        seen = np.zeros(n_in, np.bool_)
+                rows[i] |= post[b, i] != 0
+        cols = np.zeros(n_in, np.bool_)
         for b in range(B):
             for j in range(n_in):
-                if pre[b, j] != 0:
-                    seen[j] = True
-        return rows, np.nonzero(seen)[0].astype(np.uint32)
+                cols[j] |= pre[b, j] != 0
+        return rows, cols, np.nonzero(cols)[0].astype(np.uint32)
+
+    @njit(cache=True, fastmath=False)
+    def _update_rows(
+        lo,
+        hi,
+        target,
+        coeff,
+        post,
+        x_pre,
+        x_post,
+        c_post,
+        c_pre,
+        mod_post,
+        mult_post,
+        mod_pre,
+        mult_pre,
+        lanes,
+        layer_ptr,
+        blocks,
+        idx,
+        val,
+        binary,
+        scatter,
+        col_ptr,
+        cols,
+        col_val,
+        snap,
+        weight,
+        do_snap,
+        snap_rows,
+        snap_mask,
+        snap_cols,
+        dense_snap,
+    ):  # pragma: no cover - compiled
+        """Rows ``lo:hi`` of the update and of the snapshot; see the module docstring.
+
+        The arrays from :func:`_pre_entries` give the pre term. With per-sample column lists,
+        row ``i`` gets one pass per sample with ``post[b, i] != 0`` and the listed entries. With
+        column blocks, the lookup tables ``c_pre * (a[b] * x_post[b, i])`` of all rows of the range
+        are built first (``tables[(i - lo) * width + b]``, ``width = chunks * lanes``) and each row
+        gets one :func:`_row_pass` per chunk whose table has a nonzero entry; up to two post
+        samples go into the pass of the first chunk (when ``M_post`` and ``M_pre`` are both
+        arrays or both constants), more get passes of their own. With ``n_in % lanes != 0`` the
+        last block is shifted left to end at ``n_in`` (its first lanes, which belong to the block
+        before it, keep their values); a row shorter than one block goes through a copy padded to
+        one block. The snapshot of every ``_TILE`` rows follows their update.
+        """
+        n_in = target.shape[1]
+        B = post.shape[0]
+        n_chunks = layer_ptr.shape[0] - 1
+        n_blocks = blocks.shape[1]
+        n_full = n_in // lanes
+        stride = max(n_in, lanes)
+        width = n_chunks * lanes
+        dtype = target.dtype
+        flat_t, flat_xp = target.reshape(-1), x_pre.reshape(-1)
+        flat_mp, flat_mq = mod_post.reshape(-1), mod_pre.reshape(-1)
+        flat_blocks = blocks.reshape(-1)
+        n_rows = hi - lo
+        blocked = not scatter
+        tables = np.zeros(max(n_rows * width, 1) if blocked else 1, dtype)
+        live = np.zeros(max(n_rows * n_chunks, 1), np.bool_)
+        if blocked:
+            for r0 in range(0, n_rows, 64):  # a transpose, in tiles of rows that stay in cache
+                for b in range(B):
+                    cb = coeff[b]
+                    for r in range(r0, min(r0 + 64, n_rows)):
+                        tables[r * width + b] = c_pre * (cb * x_post[b, lo + r])
+            for c in range(n_chunks):  # a table with a nonzero entry (and pre entries in the chunk)
+                if layer_ptr[c + 1] > layer_ptr[c]:
+                    for r in range(n_rows):
+                        nonzero = False
+                        for k in range(c * lanes, c * lanes + lanes):
+                            nonzero |= tables[r * width + k] != 0
+                        live[r * n_chunks + c] = nonzero
+        short = n_full == 0  # rows shorter than one block: padded copies
+        pad = lanes if short else 1
+        t_pad, mq_pad = np.zeros(pad, dtype), np.zeros(pad, dtype)
+        tail_col0 = n_in - lanes if n_blocks > n_full and not short else -1  # the shifted last block
+        tail_first = n_full * lanes - tail_col0
+        post_b = np.zeros(max(B, 2), np.int64)
+        post_v = np.zeros(max(B, 2), dtype)
+        zero = post_v[0]
+        fusable = blocked and not short and n_chunks > 0 and mult_post == mult_pre
+        n_snap_cols = snap_cols.shape[0]
+        scaled = not binary
+        for t0 in range(lo, hi, _TILE):  # the update of a tile of rows, then its snapshot
+            t1 = min(t0 + _TILE, hi)
+            for i in range(t0, t1):
+                r = i - lo
+                n_post = 0
+                if c_post != 0:
+                    for b in range(B):
+                        v = post[b, i]
+                        if v != 0:
+                            post_b[n_post] = b
+                            post_v[n_post] = c_post * (coeff[b] * v)
+                            n_post += 1
+                # up to two post samples ride along with the pass of the first chunk
+                fuse = n_post <= 2 and fusable and live[r * n_chunks]
+                if not fuse:
+                    for s in range(n_post):
+                        b, cb = post_b[s], post_v[s]
+                        if mult_post:
+                            for j in range(n_in):
+                                target[i, j] += (cb * mod_post[i, j]) * x_pre[b, j]
+                        else:
+                            for j in range(n_in):
+                                target[i, j] += cb * x_pre[b, j]
+                if scatter:
+                    for b in range(B):
+                        ub = c_pre * (coeff[b] * x_post[b, i])
+                        if ub == 0:
+                            continue
+                        p0, p1 = col_ptr[b], col_ptr[b + 1]
+                        if mult_pre and binary:
+                            for p in range(p0, p1):
+                                j = cols[p]
+                                target[i, j] -= mod_pre[i, j] * ub
+                        elif mult_pre:
+                            for p in range(p0, p1):
+                                j = cols[p]
+                                target[i, j] -= mod_pre[i, j] * (ub * col_val[p])
+                        elif binary:
+                            for p in range(p0, p1):
+                                target[i, cols[p]] -= ub
+                        else:
+                            for p in range(p0, p1):
+                                target[i, cols[p]] -= ub * col_val[p]
+                    continue
+                for c in range(n_chunks):
+                    if not live[r * n_chunks + c]:
+                        continue
+                    t_off = r * width + c * lanes
+                    off = layer_ptr[c] * stride
+                    n_post_c = n_post if fuse and c == 0 else 0
+                    if short:
+                        for j in range(n_in):
+                            t_pad[j] = target[i, j]
+                            mq_pad[j] = mod_pre[i, j] if mult_pre else t_pad[j]
+                        _row_pass(
+                            t_pad, 0, mq_pad, mq_pad, mult_pre, tables, t_off, idx, off, stride, flat_blocks,
+                            c * n_blocks, 1, -1, 0, val, scaled, flat_xp, n_in, 0, zero, 0, zero, 0,
+                        )  # fmt: skip
+                        for j in range(n_in):
+                            target[i, j] = t_pad[j]
+                    else:
+                        _row_pass(
+                            flat_t, i * n_in, flat_mq, flat_mp, mult_pre, tables, t_off, idx, off, stride,
+                            flat_blocks, c * n_blocks, n_full, tail_col0, tail_first, val, scaled, flat_xp,
+                            n_in, post_b[0], post_v[0], post_b[1], post_v[1], n_post_c,
+                        )  # fmt: skip
+            if do_snap:
+                for i in range(t0, t1):
+                    if snap_rows[i]:
+                        for j in range(n_in):
+                            snap[i, j] = weight[i, j]
+                    elif dense_snap:
+                        for j in range(n_in):  # both loads first: the loop vectorizes (a blend)
+                            w, old = weight[i, j], snap[i, j]
+                            snap[i, j] = w if snap_mask[j] else old
+                    else:
+                        for k in range(n_snap_cols):
+                            j = snap_cols[k]
+                            snap[i, j] = weight[i, j]
 
     @njit(parallel=True, cache=True, fastmath=False)
     def _fused_step(
@@ -169,7 +617,6 @@ if NUMBA_AVAILABLE:
         c_pre,
         mult_post,
         mult_pre,
-        apply,
         spk_pre,
         spk_post,
         old_pre,
@@ -182,78 +629,41 @@ if NUMBA_AVAILABLE:
         snap,
         weight,
         do_snap,
+        parts,
     ):  # pragma: no cover - compiled
         _trace_step(old_pre, spk_pre, new_pre, p_pre, euler)
         _trace_step(old_post, spk_post, new_post, p_post, euler)
         n_out, n_in = target.shape
-        B = post.shape[0]
-        if apply:
-            row_ptr, row_b, row_v = _rows_of_post(post, coeff)
-            pre_ptr, pre_col, pre_v, binary = _cols_of_pre(pre)
-            u = np.empty((n_out, B), target.dtype)  # u[i, b] = c_pre * coeff[b] * x_post[b, i]
-            for b in range(B):
-                for i in range(n_out):
-                    u[i, b] = c_pre * (coeff[b] * x_post[b, i])
-        else:
-            row_ptr = np.zeros(n_out + 1, np.int64)
-            row_b = np.zeros(0, np.int64)
-            row_v = np.zeros(0, target.dtype)
-            pre_ptr = np.zeros(B + 1, np.int64)
-            pre_col = np.zeros(0, np.uint32)
-            pre_v = np.zeros(0, target.dtype)
-            binary = True
-            u = np.zeros((n_out, B), target.dtype)
+        lanes = _lanes(target)
+        layer_ptr, blocks, idx, val, binary, scatter, col_ptr, cols, col_val = _pre_entries(pre, lanes)
         if do_snap:
-            snap_rows, snap_cols = _active(spk_post, spk_pre)
-        else:
-            snap_rows = np.zeros(n_out, np.bool_)
-            snap_cols = np.zeros(0, np.uint32)
-        run_post = apply and c_post != 0
-        n_snap_cols = snap_cols.shape[0]
-        for i in prange(n_out):  # 2-D indexing throughout: row views would cost a refcount per row
-            if run_post:
-                for p in range(row_ptr[i], row_ptr[i + 1]):
-                    c = c_post * row_v[p]
-                    b = row_b[p]
-                    if mult_post:
-                        for j in range(n_in):
-                            target[i, j] += (c * mod_post[i, j]) * x_pre[b, j]
-                    else:
-                        for j in range(n_in):
-                            target[i, j] += c * x_pre[b, j]
-            for b in range(B):
-                ub = u[i, b]
-                if ub == 0:
-                    continue
-                lo, hi = pre_ptr[b], pre_ptr[b + 1]
-                if mult_pre:
-                    if binary:
-                        for p in range(lo, hi):
-                            j = pre_col[p]
-                            target[i, j] -= mod_pre[i, j] * ub
-                    else:
-                        for p in range(lo, hi):
-                            j = pre_col[p]
-                            target[i, j] -= mod_pre[i, j] * (ub * pre_v[p])
-                elif binary:
-                    for p in range(lo, hi):
-                        target[i, pre_col[p]] -= ub
-                else:
-                    for p in range(lo, hi):
-                        target[i, pre_col[p]] -= ub * pre_v[p]
-            if do_snap:
-                if snap_rows[i]:
-                    for j in range(n_in):
-                        snap[i, j] = weight[i, j]
-                else:
-                    for k in range(n_snap_cols):
-                        j = snap_cols[k]
-                        snap[i, j] = weight[i, j]
+            snap_rows, snap_mask, snap_cols = _active(spk_post, spk_pre)
+        else:  # not read
+            snap_rows, snap_mask, snap_cols = (
+                np.zeros(1, np.bool_),
+                np.zeros(1, np.bool_),
+                np.zeros(0, np.uint32),
+            )
+        dense_snap = 8 * snap_cols.shape[0] >= n_in
+        parts = max(min(parts, n_out), 1)
+        for part in prange(parts):  # balanced contiguous row ranges, one per thread
+            _update_rows(
+                part * n_out // parts, (part + 1) * n_out // parts, target, coeff, post, x_pre, x_post,
+                c_post, c_pre, mod_post, mult_post, mod_pre, mult_pre, lanes, layer_ptr, blocks, idx, val,
+                binary, scatter, col_ptr, cols, col_val, snap, weight, do_snap, snap_rows, snap_mask,
+                snap_cols, dense_snap,
+            )  # fmt: skip
 
+    def _renamed(fn, name):
+        """A copy of the function ``fn`` called ``name``: numba's disk cache is per (file, name, line),
+        not per compile options, so a copy under the same name would share (and swap) cached code."""
+        copy = FunctionType(fn.__code__, fn.__globals__, name, fn.__defaults__, fn.__closure__)
+        copy.__qualname__ = name
+        return copy
 
     # Small synapses: the same loop without a thread pool. Starting parallel workers costs more than
     # the whole update below a few ten thousand weights, and much more on a busy machine.
-    _fused_step_serial = njit(cache=True, fastmath=False)(_fused_step.py_func)
+    _fused_step_serial = njit(cache=True, fastmath=False)(_renamed(_fused_step.py_func, "_fused_step_serial"))
 
 #: Weights per update below which the serial kernel runs.
 PARALLEL_MIN_WEIGHTS = 1 << 16
@@ -271,7 +681,6 @@ class Factors(NamedTuple):
     x_pre: torch.Tensor
     x_post: torch.Tensor
     pre: torch.Tensor
-
 
 
 Modulation = float | torch.Tensor
@@ -313,8 +722,8 @@ def run(
     """The kernel on checked arguments (one dtype, C-contiguous, CPU, ``[B, features]`` spikes/traces).
 
     ``factors``: the pairing to apply, or ``None`` to apply the pairing of this
-    step's spikes with the *new* traces (STDP). Use :data:`NO_UPDATE` (an empty
-    pairing) to skip the update. ``p_pre`` / ``p_post``: ``tau`` (``euler``) or
+    step's spikes with the *new* traces (STDP). Use :func:`empty_factors` (a
+    pairing with no samples) to skip the update. ``p_pre`` / ``p_post``: ``tau`` (``euler``) or
     ``exp(-1 / tau)``. ``snapshot``: ``(snap, weight)``. Returns the new traces.
     """
     dtype = target.dtype
@@ -326,14 +735,18 @@ def run(
         f_post, f_xpre, f_xpost, f_pre = s_post_np, new_pre_np, new_post_np, s_pre_np
     else:
         f_post, f_xpre, f_xpost, f_pre = (f.numpy() for f in factors)
-    apply = f_post.shape[0] > 0
     c_post, mult_post, mod_post = _split_mod(g_post, dtype)
     c_pre, mult_pre, mod_pre = _split_mod(g_pre, dtype)
     if snapshot is None:
         snap = weight = _dummy(dtype)
     else:
         snap, weight = snapshot[0].numpy(), snapshot[1].numpy()
-    kernel = _fused_step if target.numel() >= PARALLEL_MIN_WEIGHTS else _fused_step_serial
+    if target.numel() >= PARALLEL_MIN_WEIGHTS:
+        # One row range per thread of numba's pool (ranges beyond the threads in use run one after
+        # the other; numba.get_num_threads() would cost a microsecond per call).
+        kernel, parts = _fused_step, numba_config.NUMBA_NUM_THREADS
+    else:
+        kernel, parts = _fused_step_serial, 1
     kernel(
         target.numpy(),
         coeff,
@@ -347,7 +760,6 @@ def run(
         scalar(c_pre),
         mult_post,
         mult_pre,
-        apply,
         s_pre_np,
         s_post_np,
         x_pre.numpy(),
@@ -360,6 +772,7 @@ def run(
         snap,
         weight,
         snapshot is not None,
+        parts,
     )
     return new_pre, new_post
 

@@ -16,6 +16,7 @@ it can be imported, and :func:`load_loops` imports it on first use.
 * :mod:`.params` -- packing of scalars for the loops;
 * :mod:`.loops` -- the numba loops and their factories (imports numba);
 * :mod:`.ops` -- torch-tensor wrappers (zero-copy views, output allocation, threads);
+* :mod:`.buffers` -- recycled output buffers (first-touch allocation is slow; :func:`.buffers.release`);
 * :mod:`.autograd` -- :class:`~.autograd.FusedNeuronFunction`, BPTT in one call;
 * :mod:`.node_backend` -- the ``'cpu'`` backend of :class:`snnlab.neuron.IFNode` / ``LIFNode``;
 * :mod:`.dispatch_kernels` -- the ``'cpu'`` entries of the ``snnlab.kernels`` dispatch table
