@@ -156,6 +156,12 @@ class Pairing(NamedTuple):
         return self.post.shape[0]
 
 
+def _detached_as(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """``x.detach().to(dtype)``, skipping the no-op conversion (per-step cost of the learners)."""
+    x = x.detach()
+    return x if x.dtype == dtype else x.to(dtype)
+
+
 def linear_spikes(
     fc: nn.Linear, in_spike: torch.Tensor, out_spike: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -176,7 +182,7 @@ def linear_spikes(
             f"and {tuple(out_spike.shape)}"
         )
     dtype = fc.weight.dtype
-    return in_spike.detach().to(dtype), out_spike.detach().to(dtype)
+    return _detached_as(in_spike, dtype), _detached_as(out_spike, dtype)
 
 
 def linear_pairing(
