@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -11,6 +14,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -170,30 +174,70 @@ def toy() -> Iterator[ToyExperiment]:
     exp.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+class FakeClock:
+    """A settable monotonic clock for tests (``clock.now`` seconds)."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
 
 
-def _wait_port(port: int, proc: subprocess.Popen, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"snnlab serve exited early with code {proc.returncode}")
+#: Chromium flags of the browser tests (Debian's chromium, no network, no sandbox)
+CHROME_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+               "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
+
+
+def require_browser(*commands: str) -> None:
+    """Skip the calling test module when playwright, ``chromium`` or one of ``commands`` is missing.
+
+    Under ``CI`` their absence is an error instead (CI installs them).
+    """
+    missing = []
+    if importlib.util.find_spec("playwright") is None:
+        missing.append("python playwright")
+    for command in ("chromium", *commands):
+        if shutil.which(command) is None:
+            missing.append(f"the {command} command")
+    if missing:
+        if os.environ.get("CI"):
+            raise RuntimeError(f"browser tests need {' and '.join(missing)} (CI is set, so this fails)")
+        pytest.skip(f"browser tests need {' and '.join(missing)}", allow_module_level=True)
+
+
+@contextlib.contextmanager
+def serving(cmd: list[str], port: int, log: Path, timeout: float = 60.0, **popen: Any) -> Iterator[None]:
+    """Start server ``cmd`` (output to ``log``), wait until it listens on ``port``; stop it afterwards."""
+    name = " ".join(cmd[1:4])
+    with open(log, "w") as fh:
+        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, **popen)
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise TimeoutError(f"snnlab serve did not listen on 127.0.0.1:{port} within {timeout} s")
+            deadline = time.monotonic() + timeout
+            while True:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"{name} exited early ({proc.returncode}): {log.read_text()}")
+                try:
+                    with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                        break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(f"{name} did not listen on {port} within {timeout} s") from None
+                    time.sleep(0.1)
+            yield
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
 
 class ServedApps:
     """A running ``snnlab serve`` subprocess on a free loopback port."""
 
-    def __init__(self, proc: subprocess.Popen, port: int) -> None:
-        self.proc = proc
+    def __init__(self, port: int) -> None:
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
 
@@ -205,21 +249,10 @@ class ServedApps:
 @pytest.fixture(scope="session")
 def snnlab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedApps]:
     """``python -m snnlab serve --port <free>`` (all apps), stopped at the end of the session."""
-    port = _free_port()
+    from snnlab.dashboards.server import free_port
+
+    port = free_port()
     log = tmp_path_factory.mktemp("serve") / "serve.log"
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    with open(log, "w") as fh:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "snnlab", "serve", "--port", str(port), "--no-show"],
-            stdout=fh, stderr=subprocess.STDOUT, env=env,
-        )
-        try:
-            _wait_port(port, proc)
-            yield ServedApps(proc, port)
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    cmd = [sys.executable, "-m", "snnlab", "serve", "--port", str(port), "--no-show"]
+    with serving(cmd, port, log, env=dict(os.environ, PYTHONUNBUFFERED="1")):
+        yield ServedApps(port)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import ToyExperiment
+from conftest import FakeClock, ToyExperiment
 
 pn = pytest.importorskip("panel")
 
@@ -21,14 +21,6 @@ from snnlab.dashboards import (  # noqa: E402
     receptive_field_grid,
 )
 from snnlab.dashboards.streaming import FrameClock, RateMeter  # noqa: E402
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 # ---------------------------------------------------------------- back-pressure
@@ -144,6 +136,10 @@ def test_scope_writes_the_chunk_into_every_rendered_model():
         np.testing.assert_array_equal(np.frombuffer(base64.b64decode(wire["values"]), "<f4"), values)
     assert scope.sent["steps"] is steps
     assert scope.chunk == {}  # the parameter is left alone: a new rendering replays no delta
+    # the same chunk again changes nothing, and leaves no "server's own change" mark behind that
+    # would swallow a later edit from the browser
+    scope.send({"t": 3, "steps": steps, "values": values})
+    assert not any(scope._changing.values()) and scope.chunk == {}
 
 
 def test_series_history_sends_collected_rows_at_most_every_interval():
@@ -493,3 +489,28 @@ def test_dashboard_layout_renders_to_a_bokeh_model(toy):
     model = pn.panel(dash).get_root()
     assert model is not None
     assert dash.clock.ack.frame == -1
+
+
+def test_tick_skips_the_frame_while_a_runner_holds_the_lock(toy):
+    import threading
+
+    dash = Dashboard(toy, autorun=False)
+    toy.step(3)
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with toy.lock:
+            held.set()
+            release.wait(10)
+
+    worker = threading.Thread(target=hold)
+    worker.start()
+    held.wait(10)
+    try:
+        assert dash.tick() is False and dash.lock_skips == 1 and dash.frames == 0  # no wait, no frame
+        assert dash.tick() is False and dash.lock_skips == 2
+    finally:
+        release.set()
+        worker.join()
+    assert dash.tick() is True and dash.frames == 1  # the lock is free again: the frame goes out
+    assert dash.raster.scopes["out"].sent["t"] == 3

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 
 import pytest
+from conftest import FakeClock
 
 pn = pytest.importorskip("panel")
 
@@ -17,14 +18,6 @@ from bokeh.models import Div, ImportedStyleSheet, InlineStyleSheet  # noqa: E402
 from snnlab.dashboards import BackPressure, Dashboard, RewardControls, RunControls  # noqa: E402
 from snnlab.dashboards.scope import StatusLine  # noqa: E402
 from snnlab.dashboards.streaming import ECHO_FILTER_JS, FrameClock  # noqa: E402
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 # ---------------------------------------------------------------- graceful degradation

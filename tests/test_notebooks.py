@@ -17,29 +17,17 @@ import json
 import os
 import re
 import shutil
-import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+from conftest import CHROME_ARGS, require_browser, serving
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = ROOT / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 DASHBOARD_NOTEBOOK = NOTEBOOK_DIR / "01_lab_dashboards.ipynb"
 CELL_TIMEOUT_S = 120
-CHROME_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-dev-shm-usage",
-]
 
 SLEEP_CELL = "import asyncio\nawait asyncio.sleep(1.5)"
 CHECK_CELL = """\
@@ -52,13 +40,6 @@ for _e in _experiments:
 assert not _errors, _errors
 print("experiments checked:", len(_experiments))
 """
-
-
-def _missing(reason: str) -> None:
-    """Skip locally, fail on CI, when something the test needs is not installed."""
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason} (the CI environment variable is set, so this is an error)")
-    pytest.skip(reason)
 
 
 def _ids(paths: list[Path]) -> list[str]:
@@ -149,30 +130,13 @@ HAS_TEXT = """(text) => window.Bokeh && Bokeh.documents.some(
     (doc) => [...doc._all_models.values()].some(
         (m) => ["text", "object"].some((k) => typeof m[k] === "string" && m[k].includes(text))))"""
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_listening(port: int, proc: subprocess.Popen, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"panel serve exited early with code {proc.returncode}")
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            s.settimeout(0.5)
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.2)
-    raise AssertionError(f"panel serve did not listen on 127.0.0.1:{port} within {timeout} s")
-
-
 @pytest.fixture
 def served_notebook(tmp_path: Path):
     pytest.importorskip("panel")
-    port = _free_port()
-    log = (tmp_path / "panel.log").open("w+")
+    from snnlab.dashboards.server import free_port
+
+    port = free_port()
+    log = tmp_path / "panel.log"
     pythonpath = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
     env = dict(os.environ, PANEL_INLINE="true", PYTHONPATH=pythonpath)
     cmd = [
@@ -181,34 +145,15 @@ def served_notebook(tmp_path: Path):
         "--allow-websocket-origin", f"127.0.0.1:{port}",
         "--check-unused-sessions", "1000", "--unused-session-lifetime", "1000",
     ]  # fmt: skip
-    proc = subprocess.Popen(cmd, cwd=str(NOTEBOOK_DIR), env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        _wait_listening(port, proc, timeout=60)
+    with serving(cmd, port, log, cwd=str(NOTEBOOK_DIR), env=env):
         yield f"http://127.0.0.1:{port}/{DASHBOARD_NOTEBOOK.stem}", log
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-        log.close()
-
-
-def _server_log(log) -> str:
-    log.flush()
-    log.seek(0)
-    return log.read()[-4000:]
 
 
 def test_panel_serve_renders_dashboard_notebook(served_notebook):
+    require_browser()
+    from playwright.sync_api import sync_playwright
+
     chromium = shutil.which("chromium")
-    if chromium is None:
-        _missing("Debian's chromium is not installed (apt-get install chromium)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _missing("python playwright is not installed (pip install playwright)")
     url, log = served_notebook
     console_errors: list[str] = []
     outside: list[str] = []
@@ -239,10 +184,10 @@ def test_panel_serve_renders_dashboard_notebook(served_notebook):
             n_roots = page.evaluate("() => Bokeh.documents[0].roots().length")
             assert n_roots >= 1
             page.wait_for_timeout(1500)  # let periodic callbacks stream a few frames
-            log_while_open = _server_log(log)  # closing the tab later may log closed-socket noise
+            log_while_open = log.read_text()[-4000:]  # closing the tab later may log closed-socket noise
         finally:
             browser.close()
-    assert not console_errors, f"console errors: {console_errors}\nserver log:\n{_server_log(log)}"
+    assert not console_errors, f"console errors: {console_errors}\nserver log:\n{log.read_text()[-4000:]}"
     assert not outside, f"requests outside 127.0.0.1: {outside}"
     assert "Traceback" not in log_while_open, log_while_open
 

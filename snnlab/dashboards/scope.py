@@ -63,15 +63,8 @@ class Scope(JSComponent):
         replay an old delta) and :attr:`sent` keeps the chunk.
         """
         self.sent = chunk
-        wire = {key: pack(value) if isinstance(value, np.ndarray) else value for key, value in chunk.items()}
-        for ref, (model, _) in list(self._models.items()):
-            data = getattr(model, "data", None)
-            if data is not None:
-                # mark the change as the server's own, as Panel does for its own writes: otherwise
-                # Panel treats it like an edit from the browser and copies it back into the
-                # parameter in a callback of its own, once per scope and frame
-                self._changing.setdefault(ref, []).append("chunk")
-                data.chunk = wire
+        write_now(self, keep=False,
+                  chunk={k: pack(v) if isinstance(v, np.ndarray) else v for k, v in chunk.items()})
 
 
 class StatusLine(JSComponent):
@@ -112,17 +105,29 @@ def pack(values: np.ndarray) -> str:
     return base64.b64encode(np.ascontiguousarray(values, values.dtype.newbyteorder("<")).tobytes()).decode()
 
 
-def write_now(component: JSComponent, **values: Any) -> None:
-    """Set parameters of ``component`` and write them straight into every rendered Bokeh model.
+def write_now(component: JSComponent, *, keep: bool = True, **values: Any) -> None:
+    """Write parameter values straight into every rendered Bokeh model of ``component``.
 
-    Equivalent to ``component.param.update(**values)`` but without Panel's
+    Like ``component.param.update(**values)`` but without Panel's
     per-parameter synchronisation, which in a notebook pushes each change as
     a message of its own: this way the changes join the frame's single
     message (served page: the held document; notebook: the frame's one push).
+    ``keep=False`` leaves the Python-side parameters as they are (for deltas
+    that a later rendering must not replay).
+
+    Each write is marked as the server's own change, as Panel marks its own
+    writes; otherwise Panel would take it for an edit made in the browser and
+    copy it back into the parameter in a callback of its own.
     """
-    with param.parameterized.discard_events(component):
-        component.param.update(**values)
-    for model, _ in list(component._models.values()):
+    if keep:
+        with param.parameterized.discard_events(component):
+            component.param.update(**values)
+    for ref, (model, _) in list(component._models.items()):
         data = getattr(model, "data", None)
-        if data is not None:
-            data.update(**{k: v for k, v in values.items() if hasattr(data, k)})
+        if data is None:
+            continue
+        changed = {k: v for k, v in values.items()
+                   if hasattr(data, k) and not data.lookup(k).property.matches(v, getattr(data, k))}
+        # only real changes trigger Panel's handler, which then drops the mark
+        component._changing.setdefault(ref, []).extend(changed)
+        data.update(**changed)

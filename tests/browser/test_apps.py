@@ -6,7 +6,6 @@ the environment variable ``CI`` is set, in which case their absence fails.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import time
@@ -14,21 +13,11 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from conftest import CHROME_ARGS, require_browser
 
-_missing = []
-try:
-    from playwright.sync_api import sync_playwright
-except ImportError:  # pragma: no cover - depends on the machine
-    _missing.append("python playwright")
-if shutil.which("chromium") is None:
-    _missing.append("the chromium executable")
-if _missing:
-    if os.environ.get("CI"):
-        raise RuntimeError(f"browser tests need {' and '.join(_missing)} (CI is set, so this fails)")
-    pytest.skip(f"browser tests need {' and '.join(_missing)}", allow_module_level=True)
+require_browser()
+from playwright.sync_api import sync_playwright  # noqa: E402
 
-CHROME_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-               "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
 APPS = ["neuron", "raster", "stdp-window", "stdp", "reward"]
 #: the slider each app's test moves: (parameter, its label)
 SLIDER = {"neuron": ("tau", "Tau"), "raster": ("v_threshold", "V threshold"),

@@ -10,70 +10,32 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import CHROME_ARGS, require_browser, serving
 
-_missing = []
-try:
-    from playwright.sync_api import sync_playwright
-except ImportError:  # pragma: no cover - depends on the machine
-    _missing.append("python playwright")
-if shutil.which("chromium") is None:
-    _missing.append("the chromium executable")
-if shutil.which("panel") is None and _missing == []:
-    _missing.append("the panel command")
-if _missing:
-    if os.environ.get("CI"):
-        raise RuntimeError(f"browser tests need {' and '.join(_missing)} (CI is set, so this fails)")
-    pytest.skip(f"browser tests need {' and '.join(_missing)}", allow_module_level=True)
+require_browser("panel")
+from playwright.sync_api import sync_playwright  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROME_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-               "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
 def served_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = _free_port()
+    from snnlab.dashboards.server import free_port
+
+    port = free_port()
     log = tmp_path_factory.mktemp("panel-serve") / "serve.log"
     env = {k: v for k, v in os.environ.items() if k not in ("PANEL_INLINE", "BOKEH_RESOURCES")}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     cmd = [sys.executable, "-m", "panel", "serve", str(ROOT / "snnlab" / "apps" / "neuron.py"),
            "--port", str(port), "--address", "127.0.0.1", "--allow-websocket-origin", f"127.0.0.1:{port}"]
-    with open(log, "w") as fh:
-        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                if proc.poll() is not None:
-                    raise AssertionError(f"panel serve exited with {proc.returncode}: {log.read_text()}")
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                    break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        raise AssertionError("panel serve did not listen within 60 s") from None
-                    time.sleep(0.1)
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    with serving(cmd, port, log, env=env, cwd=ROOT):
+        yield f"http://127.0.0.1:{port}"
 
 
 def test_plain_panel_serve_app_is_offline_safe(served_app: str) -> None:
