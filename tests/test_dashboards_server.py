@@ -46,9 +46,9 @@ def test_app_page_is_self_contained(snnlab_server):
     assert "fonts.googleapis" not in body
 
 
-def _ws_upgrade_status(port: int, origin: str) -> int:
+def _ws_upgrade_status(port: int, origin: str, path: str = "/raster/ws") -> int:
     request = (
-        f"GET /raster/ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
         "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
         f"Origin: {origin}\r\n\r\n"
     )
@@ -60,6 +60,14 @@ def _ws_upgrade_status(port: int, origin: str) -> int:
 
 def test_websocket_origin_is_restricted(snnlab_server):
     assert _ws_upgrade_status(snnlab_server.port, "http://evil.example:5006") == 403
+
+
+def test_frame_socket_is_served_with_the_same_origin_rule(snnlab_server):
+    from snnlab.dashboards.frame_socket import FRAME_PATH
+
+    path = f"{FRAME_PATH}?token=none"
+    assert _ws_upgrade_status(snnlab_server.port, "http://evil.example:5006", path) == 403
+    assert _ws_upgrade_status(snnlab_server.port, f"http://127.0.0.1:{snnlab_server.port}", path) == 101
 
 
 def test_origins_cover_the_served_address_only():

@@ -7,7 +7,8 @@ Data flow per browser session::
         every view .update(frame)  (only what is new: scope chunks, streamed rows)
         heatmap image replaced only if frame['weights'] has it
         status line (a DOM line: only its text travels), clock row (frame id)
-        -> browser acknowledges after painting
+        -> browser acknowledges after painting (under `snnlab serve` on a websocket
+           of its own, see snnlab.dashboards.frame_socket)
     back-pressure: a tick is skipped while two frames are unacknowledged (1 s
     timeout); a browser that acknowledges nothing within ``ack_grace`` seconds
     of the first frame is streamed to unthrottled (the status line says so)
@@ -38,7 +39,7 @@ from bokeh.models import Div
 
 from . import registry
 from .controls import ParameterControls, RewardControls, RunControls, default_notify
-from .scope import StatusLine
+from .scope import Scope, StatusLine
 from .streaming import BackPressure, FrameClock, RateMeter
 from .views import LiveRaster, MembraneTrace, SeriesHistory, StdpWindow, WeightHeatmap
 
@@ -199,6 +200,8 @@ class Dashboard(pn.viewable.Viewer):
         self._notebook = False
         experiment.param.watch(self._on_param, [n for n in experiment.param if n != "name"])
         self.layout = self._build_layout()
+        for scope in self.layout.select(Scope):  # their chunks follow the frame's channel
+            scope.frame_clock = self.clock
 
     # ------------------------------------------------------------------ layout
     def _build_layout(self) -> pn.viewable.Viewable:
@@ -239,6 +242,7 @@ class Dashboard(pn.viewable.Viewer):
             return
         if pn.state.curdoc is not None:  # a served page: start when the browser has loaded it
             self.started = True
+            self.clock.connect_socket()  # under `snnlab serve`; before rendering: the token travels
             pn.state.onload(self._on_load)
             pn.state.on_session_destroyed(self._on_session_destroyed)
         elif _in_kernel():  # a notebook: frames go out through Panel's comm as soon as it shows
@@ -283,6 +287,7 @@ class Dashboard(pn.viewable.Viewer):
             except Exception:
                 log.debug("periodic callback already stopped", exc_info=True)
             self.callback = None
+        self.clock.disconnect_socket()
         try:
             close = getattr(self.experiment, "close", None) or self.experiment.pause
             close()
@@ -345,6 +350,7 @@ class Dashboard(pn.viewable.Viewer):
         self._dropped += int(stats.get("dropped", 0))
         t = int(frame.get("t", 0))
         with pn.io.hold():
+            self.clock.begin()
             for view in self.views:
                 view.update(frame)
             if self._params_changed:

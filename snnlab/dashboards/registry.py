@@ -71,6 +71,8 @@ def snapshot() -> dict[str, Any]:
             "running": bool(getattr(exp, "running", False)),
             "frames_sent": int(d.clock.pressure.sent + 1),
             "pressure": _pressure(d.clock.pressure),
+            "ack_channels": dict(d.clock.channels),
+            "frame_channels": dict(d.clock.frames),
             "params": {n: _plain(getattr(exp, n)) for n in names},
             "weights": {h.key: {"replacements": h.replacements, "checksum": h.checksum}
                         for h in getattr(d, "heatmaps", [])},

@@ -1,6 +1,6 @@
 // Live scopes: a spike raster and membrane traces drawn on a plain <canvas>.
 //
-// The server sends, once per frame, only what is new (`chunk`: the steps and
+// The server sends, once per frame, only what is new (a chunk: the steps and
 // values of the frame, and the current step count `t`); the browser keeps the
 // last `window` steps itself and redraws the visible window. A redraw costs
 // O(spikes in view) array writes plus one scaled image copy (raster) or
@@ -32,6 +32,22 @@ function niceStep(span, target) {
 function label(v, step) {
   const digits = Math.max(0, Math.min(6, -Math.floor(Math.log10(step) + 1e-9)));
   return v.toFixed(digits);
+}
+
+// Chunks reach a scope as changes of its `chunk` property (the document path) or, on a page
+// with a frame socket, from the socket's message handler, which looks the scope up by `key`
+// in window.snnlabScopeInbox (see snnlab/dashboards/frame_socket.py).
+function listen(model, receive) {
+  model.on("chunk", () => receive(model.chunk));
+  if (typeof window === "undefined" || !model.key) { return; }
+  const inbox = (window.snnlabScopeInbox = window.snnlabScopeInbox || {});
+  const list = (inbox[model.key] = inbox[model.key] || []);
+  list.push(receive);
+  model.on("remove", () => {
+    const i = list.indexOf(receive);
+    if (i >= 0) { list.splice(i, 1); }
+    if (list.length === 0 && inbox[model.key] === list) { delete inbox[model.key]; }
+  });
 }
 
 // A chunk array: base64 text of little-endian bytes (what the server sends) or any array-like.
@@ -181,8 +197,7 @@ function renderRaster(model, el, info) {
     info.t = t;
     info.frames += 1;
   }
-  function receive() {
-    const c = model.chunk;
+  function receive(c) {
     if (c == null || c.t == null) { return; }
     if (c.clear) { steps = []; neurons = []; head = 0; }
     const s = unpack(c.steps, Int32Array), n = unpack(c.neurons, Int32Array);
@@ -192,11 +207,11 @@ function renderRaster(model, el, info) {
     draw();
   }
   const relayout = () => { surface.fit(); draw(); };
-  model.on("chunk", receive);
+  listen(model, receive);
   model.on(["window", "size", "title"], () => { surface.title = model.title; drop(); draw(); });
   model.on("after_layout", relayout);
   model.on("resize", relayout);
-  receive();
+  receive(model.chunk);
   return surface.box;
 }
 
@@ -307,8 +322,7 @@ function renderTraces(model, el, info) {
     info.t = t;
     info.frames += 1;
   }
-  function receive() {
-    const c = model.chunk;
+  function receive(c) {
     if (c == null || c.t == null) { return; }
     const m = model.labels.length;
     if (c.clear || values.length !== m) { steps = []; values = Array.from({ length: m }, () => []); lo = hi = null; }
@@ -325,11 +339,11 @@ function renderTraces(model, el, info) {
     draw();
   }
   const relayout = () => { surface.fit(); draw(); };
-  model.on("chunk", receive);
+  listen(model, receive);
   model.on(["threshold", "window", "title", "labels"], () => { surface.title = model.title; trim(); draw(); });
   model.on("after_layout", relayout);
   model.on("resize", relayout);
-  receive();
+  receive(model.chunk);
   return surface.box;
 }
 

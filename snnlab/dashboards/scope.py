@@ -4,7 +4,9 @@ Once per frame the server sends (:meth:`Scope.send`) what is new -- for a
 raster ``{'t', 'steps' int32[k], 'neurons' int32[k]}``, for traces
 ``{'t', 'steps' int32[k], 'values' float32[k * m]}`` (row-major ``[k, m]``),
 plus ``'clear': True`` after a reset. Inside a frame's ``pn.io.hold()`` this
-is one property change in the frame's single message. The browser keeps the
+is one property change in the frame's single document message, or, on a
+page with a frame socket (:mod:`snnlab.dashboards.frame_socket`), one entry
+of the frame's socket message. The browser keeps the
 last ``window`` steps and redraws them (see ``scope.js``), so neither side
 holds more than a window of data, and the cost of a frame does not depend on
 how long the simulation has run.
@@ -19,6 +21,7 @@ browser tests and ``benchmarks.dashboard`` read.
 from __future__ import annotations
 
 import base64
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +33,7 @@ __all__ = ["PALETTE", "SPIKE_COLOR", "THRESHOLD_COLOR", "Scope", "StatusLine", "
 
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#000000")
 SPIKE_COLOR = "#1a1a1a"
+_KEYS = itertools.count()
 THRESHOLD_COLOR = "#D55E00"
 
 
@@ -47,24 +51,40 @@ class Scope(JSComponent):
     threshold = param.Number(default=None, allow_None=True, doc="traces: dashed threshold line (None: none)")
     threshold_color = param.String(default=THRESHOLD_COLOR)
     chunk = param.Dict(default={}, doc="what is new since the last frame: written by :meth:`send`")
+    key = param.String(default="", doc="names the scope in the page (frames on the frame socket)")
 
     _esm = Path(__file__).with_name("scope.js")
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
+        if not self.key:
+            self.key = f"scope-{next(_KEYS)}"
         #: the last chunk given to :meth:`send` (numpy arrays as given)
         self.sent: dict[str, Any] = {}
+        #: the dashboard's :class:`~snnlab.dashboards.streaming.FrameClock` (frames on its socket), or None
+        self.frame_clock: Any = None
 
     def send(self, chunk: dict[str, Any]) -> None:
-        """Send ``chunk`` to every rendered copy of this scope, inside the current frame's message.
+        """Send ``chunk`` to every rendered copy of this scope, as part of the current frame.
 
-        Written straight into the rendered Bokeh models: the server-side
-        :attr:`chunk` parameter stays as it is (a new rendering must not
-        replay an old delta) and :attr:`sent` keeps the chunk.
+        Arrays are packed (:func:`pack`). On a page with an open frame socket
+        the chunk joins the frame's socket message (``frame_clock.take``);
+        otherwise :meth:`write_chunk` puts it into the frame's document
+        message. :attr:`sent` keeps the chunk as given.
         """
         self.sent = chunk
-        write_now(self, keep=False,
-                  chunk={k: pack(v) if isinstance(v, np.ndarray) else v for k, v in chunk.items()})
+        packed = {k: pack(v) if isinstance(v, np.ndarray) else v for k, v in chunk.items()}
+        if self.frame_clock is not None and self.frame_clock.take(self, packed):
+            return
+        self.write_chunk(packed)
+
+    def write_chunk(self, packed: dict[str, Any]) -> None:
+        """Write a packed chunk straight into the rendered Bokeh models (the document path).
+
+        The server-side :attr:`chunk` parameter stays as it is: a new
+        rendering must not replay an old delta.
+        """
+        write_now(self, keep=False, chunk=packed)
 
 
 class StatusLine(JSComponent):

@@ -16,7 +16,9 @@
   ``/snnlab/status.json`` (live sessions, running simulation threads and
   their parameter values);
 * turns on TCP_NODELAY for every websocket connection, so 30 Hz frames are
-  not coalesced by Nagle's algorithm.
+  not coalesced by Nagle's algorithm;
+* takes the browsers' frame acknowledgements on a websocket of their own
+  (:mod:`snnlab.dashboards.frame_socket`), outside Bokeh's document protocol.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from typing import Any
 import panel as pn
 from tornado.web import RequestHandler
 
-from . import registry
+from . import frame_socket, registry
 
 __all__ = [
     "SESSION_REAP_MS",
@@ -211,12 +213,13 @@ def make_server(
 
         return app
 
+    origins = _origins(address, port, allow_websocket_origin)
     routes = {name: make(name) for name in names}
     titles = {name: f"snnlab · {name}" for name in names}
     kwargs: dict[str, Any] = dict(
         port=port,
         address=address,
-        websocket_origin=_origins(address, port, allow_websocket_origin),
+        websocket_origin=origins,
         show=show,
         start=start,
         threaded=threaded,
@@ -227,6 +230,7 @@ def make_server(
         extra_patterns=[
             (r"/", GalleryHandler, {"apps": {n: DESCRIPTIONS.get(n, "") for n in names}}),
             (r"/snnlab/status\.json", StatusHandler),
+            frame_socket.route(origins, port),
         ],
         verbose=False,
     )

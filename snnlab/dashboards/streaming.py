@@ -18,10 +18,16 @@ acknowledged a single frame ``grace`` seconds after the first one was sent is
 treated as not acknowledging at all: frames then go out at the normal rate
 (unthrottled) until an acknowledgement does arrive.
 
-How an acknowledgement travels back:
+How frames and acknowledgements travel:
 
-* served page (``panel serve`` / ``snnlab serve``): the browser's change of
-  ``FrameAck.frame`` goes through Bokeh's websocket like any other property;
+* page served by ``snnlab serve``: once the page has opened the frame socket
+  (:mod:`snnlab.dashboards.frame_socket`; ``FrameAck.socket_path`` and
+  ``socket_token``), the live scopes' chunks go out as one message on it per
+  frame, and each acknowledgement comes back as one short message, with no
+  reply and no document lock;
+* other served pages (``panel serve``), or when that socket closes: frames
+  are document patches, and the browser's change of ``FrameAck.frame`` goes
+  through Bokeh's websocket like any other property;
 * notebook (JupyterLab, classic notebook): the browser sends ``{"frame": id}``
   on a dedicated Jupyter comm (``FrameAck.comm_id``), handled without touching
   the Bokeh document. Going through the document would mean Panel's notebook
@@ -33,6 +39,7 @@ How an acknowledgement travels back:
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -56,6 +63,8 @@ class FrameAck(DataModel):
 
     frame = Int(default=-1, help="id of the last frame the browser applied and painted")
     comm_id = Nullable(String, default=None, help="Jupyter comm that carries acknowledgements in a notebook")
+    socket_path = Nullable(String, default=None, help="URL path of the frame socket")
+    socket_token = Nullable(String, default=None, help="names this page's clock on the frame socket")
 
 
 #: Installed once per page by the acknowledgement script: Panel's notebook
@@ -106,6 +115,54 @@ const send = () => {
     if (ack.__snnlab_comm) {
       if (!(id > (ack.__snnlab_sent ?? -1))) { return; }
       try { ack.__snnlab_comm.send({frame: id}); ack.__snnlab_sent = id; return; } catch (err) { }
+    }
+  }
+  if (ack.socket_path != null && ack.socket_token != null && typeof WebSocket !== 'undefined') {
+    let ws = ack.__snnlab_ws;
+    if (ws === undefined) {  // the frame socket: opened once, by the first frame of the document
+      ws = null;
+      try {
+        const url = new URL(ack.socket_path, window.location.href);
+        url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+        url.searchParams.set('token', ack.socket_token);
+        ws = new WebSocket(url.href);
+        const acknowledge = (frame) => {
+          if (frame > (ack.__snnlab_sent ?? -1) && ws.readyState === 1) {
+            ws.send(String(frame));
+            ack.__snnlab_sent = frame;
+          }
+        };
+        ack.__snnlab_acknowledge = acknowledge;
+        ws.onopen = () => {
+          const pending = ack.__snnlab_pending;
+          ack.__snnlab_pending = null;
+          if (pending != null) { acknowledge(pending); }
+        };
+        ws.onmessage = (event) => {  // a frame: every scope's chunk, then the acknowledgement
+          let msg = null;
+          try { msg = JSON.parse(event.data); } catch (err) { return; }
+          const inbox = window.snnlabScopeInbox || {};
+          for (const [key, chunk] of (msg.scopes || [])) {
+            for (const deliver of (inbox[key] || [])) {
+              try { deliver(chunk); } catch (err) { console.warn('snnlab scope', key, err); }
+            }
+          }
+          raf(() => {
+            window.snnlabFramesShown = (window.snnlabFramesShown || 0) + 1;
+            acknowledge(msg.frame);
+          });
+        };
+        ws.onclose = () => {  // back to the document path, for frames and acknowledgements
+          ack.__snnlab_ws = null;
+          const pending = ack.__snnlab_pending;
+          if (pending != null && pending > ack.frame) { ack.frame = pending; }
+        };
+      } catch (err) { ws = null; }
+      ack.__snnlab_ws = ws;
+    }
+    if (ws != null && ws.readyState <= 1) {
+      if (ws.readyState === 1) { ack.__snnlab_acknowledge(id); } else { ack.__snnlab_pending = id; }
+      return;
     }
   }
   if (id > ack.frame) { ack.frame = id; }
@@ -235,14 +292,18 @@ class BackPressure:
 
 
 class FrameClock:
-    """The clock source and its acknowledgement wiring.
+    """Frame ids, the clock source, and the acknowledgement wiring.
 
-    ``source`` holds one row ``{'frame': [id], 't': [step]}``; streaming into it
-    (``rollover=1``) is the last change of each frame. ``ack`` is the
-    :class:`FrameAck` the browser writes back; its ``frame`` value is fed to
-    the :class:`BackPressure` ``pressure``. :meth:`connect_comm` makes a
-    notebook browser send acknowledgements on a dedicated Jupyter comm
-    instead. ``acked`` (a :class:`RateMeter`) counts acknowledged frames.
+    A frame is :meth:`begin`, the views' updates, :meth:`mark`. Through the
+    document, ``source`` holds one row ``{'frame': [id], 't': [step]}``;
+    streaming into it (``rollover=1``) is the last change of each frame, and
+    ``ack`` is the :class:`FrameAck` the browser writes back; its ``frame``
+    value is fed to the :class:`BackPressure` ``pressure``.
+    :meth:`connect_comm` makes a notebook browser send acknowledgements on a
+    dedicated Jupyter comm instead; :meth:`connect_socket` makes a page of
+    ``snnlab serve`` open the frame socket, which then carries the scopes'
+    chunks (:meth:`take`) and the acknowledgements. ``acked`` (a
+    :class:`RateMeter`) counts acknowledged frames.
     """
 
     def __init__(self, pressure: BackPressure | None = None) -> None:
@@ -254,14 +315,30 @@ class FrameClock:
                                                        code=_ACK_JS))
         self.ack.on_change("frame", self._on_ack)
         self.comm: Any = None
+        #: acknowledgements received per channel ('document', 'comm', 'socket')
+        self.channels: dict[str, int] = {}
+        #: frames sent per channel ('document', 'socket')
+        self.frames: dict[str, int] = {}
+        #: the page's open frame socket (see :meth:`attach_socket`), or None
+        self.socket: Any = None
+        #: seconds to wait for in-flight document frames when a socket opens
+        self.switch_wait = 1.0
+        self._on_socket = False
+        self._socket_since = 0.0
+        self._outbox: list[tuple[Any, Mapping[str, Any]]] | None = None
 
     def _on_ack(self, attr: str, old: int, new: int) -> None:
         self.receive(new)
 
-    def receive(self, frame_id: int) -> None:
-        """An acknowledgement of every frame up to ``frame_id`` arrived (any thread)."""
+    def receive(self, frame_id: int, channel: str = "document") -> None:
+        """An acknowledgement of every frame up to ``frame_id`` arrived (any thread).
+
+        ``channel``: how it travelled (``'document'``, ``'comm'`` or
+        ``'socket'``), counted in ``channels``.
+        """
         self.pressure.ack(frame_id)
         self.acked.tick()
+        self.channels[channel] = self.channels.get(channel, 0) + 1
 
     def on_comm_msg(self, msg: Mapping[str, Any]) -> None:
         """Handle ``{'frame': id}`` sent by the browser on the notebook comm; ignores anything else."""
@@ -270,7 +347,7 @@ class FrameClock:
         except (KeyError, TypeError, ValueError):
             log.debug("ignored acknowledgement message %r", msg)
             return
-        self.receive(frame_id)
+        self.receive(frame_id, channel="comm")
 
     def connect_comm(self) -> str | None:
         """Open the notebook acknowledgement comm (Panel's Jupyter comm manager); returns its id.
@@ -295,14 +372,94 @@ class FrameClock:
         self.ack.comm_id = self.comm.id
         return self.comm.id
 
+    def connect_socket(self) -> str | None:
+        """Have the page use the frame socket (:mod:`snnlab.dashboards.frame_socket`); returns the token.
+
+        Only where a server of this process serves the socket
+        (:func:`snnlab.dashboards.frame_socket.installed`); otherwise returns
+        None and the document path stays in place. Must run before the
+        layout is rendered (path and token travel in the document).
+        """
+        from . import frame_socket
+
+        if self.ack.socket_token is not None:
+            return self.ack.socket_token
+        if not frame_socket.installed():
+            return None
+        token = frame_socket.register(self)
+        self.ack.socket_path = frame_socket.FRAME_PATH
+        self.ack.socket_token = token
+        return token
+
+    def disconnect_socket(self) -> None:
+        """Ignore the frame socket from now on (the dashboard stopped)."""
+        from . import frame_socket
+
+        frame_socket.unregister(self.ack.socket_token)
+        self.socket = None
+
+    def attach_socket(self, socket: Any) -> None:
+        """The page's frame socket opened (called on the server's event loop).
+
+        ``socket`` needs ``send_frame(text) -> bool``. Frames switch to it
+        once every frame sent through the document is acknowledged (or
+        ``switch_wait`` seconds have passed), so the browser never applies
+        an older frame after a newer one.
+        """
+        self.socket = socket
+        self._on_socket = False
+        self._socket_since = self.pressure.clock()
+
+    def detach_socket(self, socket: Any) -> None:
+        """The frame socket closed: frames take the document path again."""
+        if self.socket is socket:
+            self.socket = None
+            self._on_socket = False
+
     def may_send(self) -> bool:
-        """See :meth:`BackPressure.may_send`."""
+        """See :meth:`BackPressure.may_send`; also waits while frames switch to a new socket."""
+        if (self.socket is not None and not self._on_socket and self.pressure.in_flight > 0
+                and self.pressure.clock() - self._socket_since < self.switch_wait):
+            return False
         return self.pressure.may_send()
 
+    def begin(self) -> None:
+        """Start a frame: its scope chunks collect for the socket when one is open."""
+        self._outbox = [] if self.socket is not None else None
+
+    def take(self, scope: Any, chunk: Mapping[str, Any]) -> bool:
+        """Keep ``scope``'s packed ``chunk`` for this frame's socket message; False: send it yourself.
+
+        ``scope`` needs ``key`` (its name in the page) and ``write_chunk(chunk)``
+        (the document path, used if the socket fails).
+        """
+        if self._outbox is None:
+            return False
+        self._outbox.append((scope, chunk))
+        return True
+
     def mark(self, t: int) -> int:
-        """Stream the closing row of a frame for simulated step ``t``; returns the frame id."""
+        """Close the frame for simulated step ``t``; returns the frame id.
+
+        With the socket open: one JSON message ``{"frame", "t", "scopes":
+        [[key, chunk], ...]}`` on it. Otherwise (or if that write fails): the
+        clock row streamed into :attr:`source`, the last change of the
+        frame's document message.
+        """
         frame_id = self.pressure.next_id()
+        outbox, self._outbox = self._outbox, None
+        if outbox is not None:
+            text = json.dumps({"frame": frame_id, "t": int(t), "scopes": [[s.key, c] for s, c in outbox]},
+                              separators=(",", ":"))
+            socket = self.socket
+            if socket is not None and socket.send_frame(text):
+                self._on_socket = True
+                self.frames["socket"] = self.frames.get("socket", 0) + 1
+                return frame_id
+            for scope, chunk in outbox:  # the socket is gone: this frame goes through the document
+                scope.write_chunk(chunk)
         self.source.stream({"frame": [frame_id], "t": [int(t)]}, rollover=1)
+        self.frames["document"] = self.frames.get("document", 0) + 1
         return frame_id
 
 

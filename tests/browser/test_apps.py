@@ -97,6 +97,11 @@ def test_app_in_browser(app: str, browser: Any, snnlab_server: Any) -> None:
                "more server frames to be shown")
     t2 = _status_t(page)
     wait_until(lambda: _status_t(page) > t2, 30, "the simulation to keep running after the change")
+    # after its first frames the page gets its frames, and acknowledges them, on the frame socket
+    session = _session(snnlab_server, app, set())
+    acks, frames = session["ack_channels"], session["frame_channels"]
+    assert set(acks) == {"socket"} and acks["socket"] > 0, acks
+    assert frames.get("socket", 0) > frames.get("document", 0), frames
 
     if app == "reward":
         page.get_by_role("button", name="automatic reward").click()
