@@ -282,8 +282,8 @@ class Replay(nn.Module):
 @pytest.mark.parametrize("rule", ["stdp", "mstdp"])
 def test_learners_take_the_kernel_for_constant_and_identity_modulation(monkeypatch, f, fused, rule):
     calls = []
-    real_run = K.run
-    monkeypatch.setattr(K, "run", lambda *a, **k: calls.append(1) or real_run(*a, **k))
+    real_step = K.fused_step
+    monkeypatch.setattr(K, "fused_step", lambda *a, **k: calls.append(1) or real_step(*a, **k))
     gen = torch.Generator().manual_seed(0)
     fc = nn.Linear(5, 4, bias=False)
     ys = [spikes(gen, (2, 4), 0.5, torch.float32) for _ in range(2)]
@@ -334,8 +334,8 @@ def test_fused_learner_equals_torch_learner_float32(rule, batch):
 
 def test_learner_with_a_non_contiguous_grad_uses_torch_and_matches_loops(monkeypatch):
     calls = []
-    real_run = K.run
-    monkeypatch.setattr(K, "run", lambda *a, **k: calls.append(1) or real_run(*a, **k))
+    real_step = K.fused_step
+    monkeypatch.setattr(K, "fused_step", lambda *a, **k: calls.append(1) or real_step(*a, **k))
     gen = torch.Generator().manual_seed(5)
     dt = torch.float64
     fc = nn.Linear(4, 3, bias=False).to(dt)

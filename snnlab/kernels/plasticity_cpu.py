@@ -2,7 +2,8 @@ r"""Fused CPU kernel (numba) of one STDP / mSTDP time step on a linear synapse.
 
 Shapes: weight and target ``[n_out, n_in]``; spikes and traces of one time step
 ``s_pre``, ``x_pre`` ``[B, n_in]`` and ``s_post``, ``x_post`` ``[B, n_out]``;
-per-sample coefficients ``a`` ``[B]``. One call does, in this order:
+per-sample coefficients ``a[b] = coeff[b] * scale`` ``[B]`` (e.g. ``reward[b] * lr``). One
+call does, in this order:
 
 1. the trace step of the current spikes, into new arrays (the old traces are
    not modified)::
@@ -83,7 +84,9 @@ except ImportError:  # pragma: no cover - exercised only without numba
 __all__ = [
     "NUMBA_AVAILABLE",
     "Factors",
+    "Snapshot",
     "available",
+    "fused_step",
     "mstdp_linear_step",
     "pairing_update",
     "stdp_linear_step",
@@ -607,6 +610,7 @@ if NUMBA_AVAILABLE:
     def _fused_step(
         target,
         coeff,
+        scale,
         post,
         x_pre,
         x_post,
@@ -631,10 +635,14 @@ if NUMBA_AVAILABLE:
         do_snap,
         parts,
     ):  # pragma: no cover - compiled
+        """The trace step, the update with ``a[b] = coeff[b] * scale`` and the snapshot (module docstring)."""
         _trace_step(old_pre, spk_pre, new_pre, p_pre, euler)
         _trace_step(old_post, spk_post, new_post, p_post, euler)
         n_out, n_in = target.shape
         lanes = _lanes(target)
+        a = np.empty_like(coeff)
+        for b in range(coeff.shape[0]):
+            a[b] = coeff[b] * scale
         layer_ptr, blocks, idx, val, binary, scatter, col_ptr, cols, col_val = _pre_entries(pre, lanes)
         if do_snap:
             snap_rows, snap_mask, snap_cols = _active(spk_post, spk_pre)
@@ -648,7 +656,7 @@ if NUMBA_AVAILABLE:
         parts = max(min(parts, n_out), 1)
         for part in prange(parts):  # balanced contiguous row ranges, one per thread
             _update_rows(
-                part * n_out // parts, (part + 1) * n_out // parts, target, coeff, post, x_pre, x_post,
+                part * n_out // parts, (part + 1) * n_out // parts, target, a, post, x_pre, x_post,
                 c_post, c_pre, mod_post, mult_post, mod_pre, mult_pre, lanes, layer_ptr, blocks, idx, val,
                 binary, scatter, col_ptr, cols, col_val, snap, weight, do_snap, snap_rows, snap_mask,
                 snap_cols, dense_snap,
@@ -683,25 +691,80 @@ class Factors(NamedTuple):
     pre: torch.Tensor
 
 
+class Snapshot(NamedTuple):
+    """Arrays of :func:`fused_step`'s snapshot: ``snap[i, j] = weight[i, j]`` at the positions the
+    step's spikes touch (both ``[n_out, n_in]``)."""
+
+    snap: np.ndarray
+    weight: np.ndarray
+
+
 Modulation = float | torch.Tensor
 Coeff = float | torch.Tensor
+Arrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
-_DUMMY: dict[torch.dtype, np.ndarray] = {}
 _SCALAR = {torch.float32: np.float32, torch.float64: np.float64}
+_DUMMY: dict[type, np.ndarray] = {}
 
 
-def _dummy(dtype: torch.dtype) -> np.ndarray:
-    d = _DUMMY.get(dtype)
+def _dummy(scalar: type) -> np.ndarray:
+    """An unused ``[1, 1]`` array of the float type ``scalar`` (a placeholder argument)."""
+    d = _DUMMY.get(scalar)
     if d is None:
-        d = _DUMMY[dtype] = np.zeros((1, 1), dtype=_SCALAR[dtype])
+        d = _DUMMY[scalar] = np.zeros((1, 1), dtype=scalar)
     return d
 
 
-def _split_mod(g: Modulation, dtype: torch.dtype) -> tuple[float, bool, np.ndarray]:
-    """A modulation as ``(c, is_array, array)``: ``G = c`` or ``G = c * array``."""
-    if isinstance(g, torch.Tensor):
-        return 1.0, True, g.numpy()
-    return float(g), False, _dummy(dtype)
+def fused_step(
+    target: np.ndarray,
+    coeff: np.ndarray,
+    scale: float,
+    factors: Arrays | None,
+    g_post: float | np.ndarray,
+    g_pre: float | np.ndarray,
+    s_pre: np.ndarray,
+    s_post: np.ndarray,
+    x_pre: np.ndarray,
+    x_post: np.ndarray,
+    p_pre: float,
+    p_post: float,
+    euler: bool,
+    snapshot: Snapshot | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """One kernel call on checked numpy arrays (one float dtype, C-contiguous); returns the new traces.
+
+    ``target`` ``[n_out, n_in]``; spikes and old traces ``s_pre``, ``x_pre`` ``[B, n_in]`` and
+    ``s_post``, ``x_post`` ``[B, n_out]``. ``factors``: the pairing ``(post, x_pre, x_post, pre)``
+    to apply, ``[B', features]``, with ``a[b] = coeff[b] * scale`` (``coeff`` ``[B']``); ``None``:
+    the pairing of this step's spikes with the *new* traces (STDP, ``B' = B``). ``g_*``: a number
+    (``G = c``) or an ``[n_out, n_in]`` array (``G = M``). ``p_pre`` / ``p_post``: ``tau``
+    (``euler``) or ``exp(-1 / tau)``. The new traces ``[B, n_in]`` / ``[B, n_out]`` are new arrays.
+    """
+    scalar = target.dtype.type
+    dummy = _dummy(scalar)
+    new_pre, new_post = np.empty_like(s_pre), np.empty_like(s_post)
+    if factors is None:
+        factors = (s_post, new_pre, new_post, s_pre)
+    mult_post, mult_pre = isinstance(g_post, np.ndarray), isinstance(g_pre, np.ndarray)
+    c_post, mod_post = (1.0, g_post) if mult_post else (g_post, dummy)
+    c_pre, mod_pre = (1.0, g_pre) if mult_pre else (g_pre, dummy)
+    snap, weight = (dummy, dummy) if snapshot is None else snapshot
+    if target.size >= PARALLEL_MIN_WEIGHTS:
+        # One row range per thread of numba's pool (ranges beyond the threads in use run one after
+        # the other; numba.get_num_threads() would cost a microsecond per call).
+        kernel, parts = _fused_step, numba_config.NUMBA_NUM_THREADS
+    else:
+        kernel, parts = _fused_step_serial, 1
+    kernel(
+        target, coeff, scalar(scale), *factors, mod_post, mod_pre, scalar(c_post), scalar(c_pre),
+        mult_post, mult_pre, s_pre, s_post, x_pre, x_post, new_pre, new_post, scalar(p_pre), scalar(p_post),
+        euler, snap, weight, snapshot is not None, parts,
+    )  # fmt: skip
+    return new_pre, new_post
+
+
+def _array_mod(g: Modulation) -> float | np.ndarray:
+    return g.numpy() if isinstance(g, torch.Tensor) else float(g)
 
 
 def run(
@@ -719,62 +782,30 @@ def run(
     euler: bool,
     snapshot: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The kernel on checked arguments (one dtype, C-contiguous, CPU, ``[B, features]`` spikes/traces).
+    """:func:`fused_step` on checked tensors (one dtype, C-contiguous, CPU, ``[B, features]``).
 
     ``factors``: the pairing to apply, or ``None`` to apply the pairing of this
     step's spikes with the *new* traces (STDP). Use :func:`empty_factors` (a
     pairing with no samples) to skip the update. ``p_pre`` / ``p_post``: ``tau`` (``euler``) or
     ``exp(-1 / tau)``. ``snapshot``: ``(snap, weight)``. Returns the new traces.
     """
-    dtype = target.dtype
-    scalar = _SCALAR[dtype]
-    new_pre, new_post = torch.empty_like(s_pre), torch.empty_like(s_post)
-    new_pre_np, new_post_np = new_pre.numpy(), new_post.numpy()
-    s_pre_np, s_post_np = s_pre.numpy(), s_post.numpy()
-    if factors is None:
-        f_post, f_xpre, f_xpost, f_pre = s_post_np, new_pre_np, new_post_np, s_pre_np
-    else:
-        f_post, f_xpre, f_xpost, f_pre = (f.numpy() for f in factors)
-    c_post, mult_post, mod_post = _split_mod(g_post, dtype)
-    c_pre, mult_pre, mod_pre = _split_mod(g_pre, dtype)
-    if snapshot is None:
-        snap = weight = _dummy(dtype)
-    else:
-        snap, weight = snapshot[0].numpy(), snapshot[1].numpy()
-    if target.numel() >= PARALLEL_MIN_WEIGHTS:
-        # One row range per thread of numba's pool (ranges beyond the threads in use run one after
-        # the other; numba.get_num_threads() would cost a microsecond per call).
-        kernel, parts = _fused_step, numba_config.NUMBA_NUM_THREADS
-    else:
-        kernel, parts = _fused_step_serial, 1
-    kernel(
+    new_pre, new_post = fused_step(
         target.numpy(),
         coeff,
-        f_post,
-        f_xpre,
-        f_xpost,
-        f_pre,
-        mod_post,
-        mod_pre,
-        scalar(c_post),
-        scalar(c_pre),
-        mult_post,
-        mult_pre,
-        s_pre_np,
-        s_post_np,
+        1.0,
+        None if factors is None else tuple(f.numpy() for f in factors),  # type: ignore[arg-type]
+        _array_mod(g_post),
+        _array_mod(g_pre),
+        s_pre.numpy(),
+        s_post.numpy(),
         x_pre.numpy(),
         x_post.numpy(),
-        new_pre_np,
-        new_post_np,
-        scalar(p_pre),
-        scalar(p_post),
+        p_pre,
+        p_post,
         euler,
-        snap,
-        weight,
-        snapshot is not None,
-        parts,
+        None if snapshot is None else Snapshot(snapshot[0].numpy(), snapshot[1].numpy()),
     )
-    return new_pre, new_post
+    return torch.from_numpy(new_pre), torch.from_numpy(new_post)
 
 
 def empty_factors(n_out: int, n_in: int, dtype: torch.dtype) -> Factors:
@@ -950,7 +981,8 @@ def mstdp_linear_step(
         )
         for name, f in zip(("x_pre", "x_post", "pre"), factors[1:]):
             _check_batch(f"previous.{name}", f, post.shape[0])
-    a = _check_coeff(coeff, factors.post.shape[0], dtype) if factors.post.shape[0] else _dummy(dtype)[0]
+    batch = factors.post.shape[0]
+    a = _check_coeff(coeff, batch, dtype) if batch else np.zeros(0, dtype=_SCALAR[dtype])
     gp, gq = _check_mod("g_post", g_post, target), _check_mod("g_pre", g_pre, target)
     snap = None
     if snapshot is not None:

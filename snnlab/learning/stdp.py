@@ -24,8 +24,13 @@ weight, when ``f_post(W)`` / ``f_pre(W)`` are numbers (additive) or the
 weight itself (multiplicative, e.g. the default identity), ``STDPLearner``
 and ``MSTDPLearner`` run each time step as one pass of the fused numba kernel
 :mod:`snnlab.kernels.plasticity_cpu` (trace step, the two sparse outer
-products, the mSTDP weight snapshot). Other cases use the torch code above;
-both give the same numbers up to float rounding.
+products, the mSTDP weight snapshot). The arrays it takes are kept between
+steps in a :class:`~snnlab.learning.stdp_cpu.CpuPlan` (checked against the
+weight, the grad and the memories at every step). Other cases use the torch
+code above; both give the same numbers up to float rounding. The mSTDP
+eligibility is stored as ``(G_post, G_pre, Pairing)``; the fast path keeps
+its factors as ``[N, features]`` (:func:`~snnlab.learning.stdp_functional.lift_pairing`
+gives the ``[N, 1, features]`` form).
 """
 
 from __future__ import annotations
@@ -41,25 +46,25 @@ from torch import nn
 from .. import monitor
 from ..base import MemoryModule
 from .registry import register
+from .stdp_cpu import CpuPlan, Spikes
 from .stdp_functional import (
     Modulation,
     Pairing,
     Term,
-    Trace,
     UnsupportedSynapseError,
     _identity,
     accumulate_terms,
+    as_modulation,
     check_callable,
     check_synapse,
     check_tau,
-    check_trace,
     conv_pairing,
     conv_spikes,
     decay_trace,
     dense_delta,
+    lift_pairing,
     linear_pairing,
     linear_spikes,
-    modulation,
     mstdp_linear_single_step,
     mstdpet_linear_single_step,
     pairing_terms,
@@ -100,7 +105,6 @@ def _check_scale(scale: object) -> float:
 
 
 # --------------------------------------------------------------------------- CPU fast path
-_FAST_DTYPES = (torch.float32, torch.float64)
 _kernel_module: Any = None
 
 
@@ -115,63 +119,6 @@ def _kernel() -> Any:
         else:
             _kernel_module = plasticity_cpu if plasticity_cpu.available() else False
     return _kernel_module or None
-
-
-def _fast_modulation(g: Modulation, w: torch.Tensor) -> float | torch.Tensor | None:
-    """``g`` as the kernel takes it: a number, or ``w`` when ``g`` is the weight itself; else ``None``."""
-    if isinstance(g, float):
-        return g
-    if (
-        g.data_ptr() == w.data_ptr()
-        and g.dtype == w.dtype
-        and g.device == w.device
-        and g.shape == w.shape
-        and g.stride() == w.stride()
-    ):
-        return w
-    return None
-
-
-def _shaped(t: torch.Tensor, shape: torch.Size) -> torch.Tensor:
-    """``t.view(shape)``, or ``t`` itself when it has that shape already (a view costs ~2 µs)."""
-    return t if t.shape == shape else t.view(shape)
-
-
-def _rows(x: torch.Tensor, n: int) -> torch.Tensor:
-    """``x`` as contiguous ``[B, n]`` rows (``x`` itself when it is already)."""
-    if x.dim() == 2 and x.is_contiguous():
-        return x
-    return x.reshape(-1, n).contiguous()
-
-
-def _fast_trace(name: str, trace: Trace, spike: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-    """The old trace as a contiguous ``[B, n]`` tensor like ``rows`` (``None`` is zeros)."""
-    if isinstance(trace, torch.Tensor) and trace.shape == spike.shape and trace.is_contiguous():
-        return _shaped(trace.detach(), rows.shape)
-    check_trace(name, trace, spike)
-    if trace is None:
-        return torch.zeros_like(rows)
-    if not isinstance(trace, torch.Tensor):
-        return torch.full_like(rows, float(trace))
-    if trace.shape != spike.shape:
-        trace = trace.expand(spike.shape)
-    return trace.detach().reshape(rows.shape).contiguous()
-
-
-_COEFF_CACHE: dict[tuple[float, int, torch.dtype], Any] = {}
-
-
-def _as_coeff(value: float | torch.Tensor, batch: int, dtype: torch.dtype) -> Any:
-    """A per-sample coefficient ``[batch]`` as the kernel's numpy array (read-only for the kernel)."""
-    if isinstance(value, torch.Tensor):
-        return value.detach().to(dtype=dtype).reshape(batch).contiguous().numpy()
-    key = (value, batch, dtype)
-    arr = _COEFF_CACHE.get(key)
-    if arr is None:
-        if len(_COEFF_CACHE) > 64:
-            _COEFF_CACHE.clear()
-        arr = _COEFF_CACHE[key] = torch.full((batch,), value, dtype=dtype).numpy()
-    return arr
 
 
 class _MonitoredLearner(MemoryModule):
@@ -243,7 +190,7 @@ class _MonitoredLearner(MemoryModule):
         if not isinstance(x, torch.Tensor):
             raise TypeError(f"the synapse's input must be a tensor of spikes, got {type(x).__name__}")
         lead = 1 if self.step_mode == "m" else 0
-        unbatched = isinstance(self.synapse, nn.Linear) and x.dim() == lead + 1
+        unbatched = isinstance(self._modules["synapse"], nn.Linear) and x.dim() == lead + 1
         return 1 if unbatched or x.dim() <= lead else x.shape[lead]
 
     def _take_records(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -280,66 +227,48 @@ class _MonitoredLearner(MemoryModule):
             return linear_pairing(x, y, self.trace_pre, self.trace_post)
         return conv_pairing(self.synapse, x, y, self.trace_pre, self.trace_post)
 
-    def _modulations(self) -> tuple[Modulation, Modulation]:
-        weight = self._modules["synapse"].weight.detach()
-        return modulation("f_post", self.f_post, weight), modulation("f_pre", self.f_pre, weight)
-
-    def _fast_setup(
-        self, g_post: Modulation, g_pre: Modulation, on_grad: bool
-    ) -> tuple[Any, torch.Tensor, float | torch.Tensor, float | torch.Tensor] | None:
-        """``(kernel, W, G_post, G_pre)`` when the fused CPU kernel can run this step, else ``None``.
-
-        Needs an ``nn.Linear`` synapse with a contiguous float32 / float64 CPU
-        weight, modulations that are numbers or the weight itself, traces and
-        grad (with ``on_grad``) on the CPU in the weight's dtype.
-        """
+    def _cpu_plan(self) -> CpuPlan | None:
+        """The fused CPU step's :class:`~snnlab.learning.stdp_cpu.CpuPlan` for the synapse's current
+        weight (rebuilt when the weight changes), or ``None`` when the kernel cannot run."""
         kernel = _kernel()
         synapse = self._modules["synapse"]
         if kernel is None or not isinstance(synapse, nn.Linear):
             return None
-        w = synapse.weight.detach()
-        if w.device.type != "cpu" or w.dtype not in _FAST_DTYPES or not w.is_contiguous():
+        weight = synapse.weight
+        plan = self.__dict__.get("_plan")
+        if plan is None or not plan.fits(weight):
+            plan = self.__dict__["_plan"] = CpuPlan.build(kernel, weight)
+        return plan
+
+    def _modulations(self) -> tuple[Modulation, Modulation]:
+        """``(G_post, G_pre)``: ``f_post(W)`` and ``f_pre(W)`` as floats or ``[C_out, N_in]`` tensors."""
+        g_post, g_pre, w = self._raw_modulations(None)
+        return as_modulation("f_post", g_post, w), as_modulation("f_pre", g_pre, w)
+
+    def _raw_modulations(self, plan: CpuPlan | None) -> tuple[Any, Any, torch.Tensor]:
+        """``(f_post(W), f_pre(W), W)`` with ``W`` the detached weight (the plan's, if any), unchecked."""
+        w = plan.w if plan is not None else self._modules["synapse"].weight.detach()
+        return self.f_post(w), self.f_pre(w), w
+
+    def _fast_modulations(
+        self, plan: CpuPlan | None, g_post: Any, g_pre: Any, on_grad: bool
+    ) -> tuple[float | torch.Tensor, float | torch.Tensor] | None:
+        """``(G_post, G_pre)`` as numbers or the weight itself when the fused CPU kernel can run this
+        step (see :meth:`CpuPlan.ready <snnlab.learning.stdp_cpu.CpuPlan.ready>`), else ``None``."""
+        if plan is None:
             return None
-        gp, gq = _fast_modulation(g_post, w), _fast_modulation(g_pre, w)
-        if gp is None or gq is None:
+        gp, gq = plan.modulation("f_post", g_post), plan.modulation("f_pre", g_pre)
+        if gp is None or gq is None or not plan.ready(self._memories, on_grad):
             return None
+        return gp, gq
+
+    def _fast_traces(self, plan: CpuPlan, s: Spikes) -> tuple[Any, Any]:
+        """The old traces of one step as the kernel's ``[B, n]`` arrays."""
         memories = self._memories
-        for trace in (memories["trace_pre"], memories["trace_post"]):
-            if isinstance(trace, torch.Tensor) and (trace.device.type != "cpu" or trace.dtype != w.dtype):
-                return None
-        grad = synapse.weight.grad
-        if on_grad and grad is not None:
-            if (
-                grad.layout != torch.strided
-                or grad.device.type != "cpu"
-                or grad.dtype != w.dtype
-                or grad.shape != w.shape
-                or not grad.is_contiguous()
-                or grad.requires_grad
-            ):
-                return None
-        return kernel, w, gp, gq
-
-    def _fast_target(self, w: torch.Tensor, on_grad: bool) -> torch.Tensor:
-        """``weight.grad`` (created as zeros if missing) or a new zero ``delta_w``."""
-        if not on_grad:
-            return torch.zeros_like(w)
-        weight = self._modules["synapse"].weight
-        if weight.grad is None:
-            with torch.no_grad():
-                weight.grad = torch.zeros_like(weight)
-        return weight.grad
-
-    def _fast_spikes(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """Checked spikes of one step: ``(x, y)`` as recorded and ``[B, n]`` contiguous CPU rows."""
-        synapse = self._modules["synapse"]
-        x, y = linear_spikes(synapse, x, y)
-        if x.device.type != "cpu" or y.device.type != "cpu":
-            raise ValueError(
-                f"in_spike and out_spike must be on the weight's device (cpu), got {x.device} and {y.device}"
-            )
-        n_out, n_in = synapse.weight.shape
-        return x, y, _rows(x, n_in), _rows(y, n_out)
+        return (
+            plan.old_trace("trace_pre", memories["trace_pre"], s.x, s.pre),
+            plan.old_trace("trace_post", memories["trace_post"], s.y, s.post),
+        )
 
     def _finish(self, terms: list[Term], on_grad: bool) -> torch.Tensor | None:
         """Accumulate ``terms`` (already signed for ``on_grad``) into the grad or a new ``delta_w``."""
@@ -387,51 +316,69 @@ class STDPLearner(_MonitoredLearner):
         records = self._take_records()
         if not records:
             return None
-        g_post, g_pre = self._modulations()
         coeff = -scale if on_grad else scale
-        fast = self._fast_setup(g_post, g_pre, on_grad)
+        plan = self._cpu_plan()
+        g_post, g_pre, w = self._raw_modulations(plan)
+        fast = self._fast_modulations(plan, g_post, g_pre, on_grad)
         if fast is not None:
-            return self._fast_step(fast, records, on_grad, coeff)
+            return self._fast_step(plan, *fast, records, on_grad, coeff)  # type: ignore[arg-type]
+        g_post, g_pre = as_modulation("f_post", g_post, w), as_modulation("f_pre", g_pre, w)
         terms: list[Term] = []
         for x, y in self._time_steps(records):
             terms.extend(pairing_terms(g_post, g_pre, self._pairing(x, y), coeff))
         return self._finish(terms, on_grad)
 
     def _fast_step(
-        self, fast: tuple, records: list[tuple[torch.Tensor, torch.Tensor]], on_grad: bool, coeff: float
+        self,
+        plan: CpuPlan,
+        gp: float | torch.Tensor,
+        gq: float | torch.Tensor,
+        records: list[tuple[torch.Tensor, torch.Tensor]],
+        on_grad: bool,
+        coeff: float,
     ) -> torch.Tensor | None:
-        """:meth:`step` on the fused CPU kernel: one pass over ``W`` per recorded time step."""
-        kernel, w, gp, gq = fast
-        target = self._fast_target(w, on_grad)
+        """:meth:`step` on the fused CPU kernel: per recorded time step, one call that advances the
+        traces and adds ``coeff * (G_post ⊙ Σ_b s_post[b]ᵀ x_pre[b] - G_pre ⊙ Σ_b x_post[b]ᵀ s_pre[b])``
+        (new traces, ``[B, n]`` rows) into the grad or ``delta_w``."""
+        kernel = plan.kernel
+        target, target_np = plan.target(on_grad)
         memories = self._memories
-        tau_pre, tau_post = self.tau_pre, self.tau_post
+        synapse = self._modules["synapse"]
+        mod_post, mod_pre = plan.array(gp), plan.array(gq)
         for x, y in self._time_steps(records):
-            x, y, s_pre, s_post = self._fast_spikes(x, y)
-            old_pre = _fast_trace("trace_pre", memories["trace_pre"], x, s_pre)
-            old_post = _fast_trace("trace_post", memories["trace_post"], y, s_post)
-            a = _as_coeff(coeff, s_pre.shape[0], w.dtype)
-            new_pre, new_post = kernel.run(
-                target, a, None, gp, gq, s_pre, s_post, old_pre, old_post, tau_pre, tau_post, True
-            )
-            memories["trace_pre"] = _shaped(new_pre, x.shape)
-            memories["trace_post"] = _shaped(new_post, y.shape)
+            s = plan.spikes(synapse, x, y)
+            old_pre, old_post = self._fast_traces(plan, s)
+            ones = plan.ones_for(s.pre_np.shape[0])
+            new_pre, new_post = kernel.fused_step(
+                target_np, ones, coeff, None, mod_post, mod_pre, s.pre_np, s.post_np, old_pre, old_post,
+                self.tau_pre, self.tau_post, True,
+            )  # fmt: skip
+            plan.new_trace(memories, "trace_pre", new_pre, s.x)
+            plan.new_trace(memories, "trace_post", new_post, s.y)
         return None if on_grad else target
+
+
+def _check_reward(reward: object, batch_size: int) -> None:
+    """``reward`` must be a real number, a one-element tensor or a ``[batch_size]`` tensor."""
+    if isinstance(reward, bool) or not isinstance(reward, (numbers.Real, torch.Tensor)):
+        raise TypeError(f"reward must be a float or a tensor, got {type(reward).__name__} {reward!r}")
+    if isinstance(reward, numbers.Real) or (reward.numel() == 1 and reward.dim() <= 1):
+        return
+    if reward.dim() != 1 or reward.shape[0] != batch_size:
+        raise ValueError(
+            f"reward must be a scalar, a 0-d tensor or a tensor of shape [batch_size] = [{batch_size}], "
+            f"got shape {tuple(reward.shape)}"
+        )
 
 
 def _reward_coeff(reward: object, batch_size: int, coeff: float) -> float | torch.Tensor:
     """``reward * coeff`` as a float or a ``[batch_size]`` tensor; ValueError for other shapes."""
-    if isinstance(reward, bool) or not isinstance(reward, (numbers.Real, torch.Tensor)):
-        raise TypeError(f"reward must be a float or a tensor, got {type(reward).__name__} {reward!r}")
+    _check_reward(reward, batch_size)
     if isinstance(reward, numbers.Real):
         return float(reward) * coeff
-    if reward.numel() == 1 and reward.dim() <= 1:
-        return float(reward.item()) * coeff
-    if reward.dim() == 1 and reward.shape[0] == batch_size:
-        return reward.detach() * coeff
-    raise ValueError(
-        f"reward must be a scalar, a 0-d tensor or a tensor of shape [batch_size] = [{batch_size}], "
-        f"got shape {tuple(reward.shape)}"
-    )
+    if reward.numel() == 1:  # type: ignore[union-attr]
+        return float(reward.item()) * coeff  # type: ignore[union-attr]
+    return reward.detach() * coeff  # type: ignore[union-attr]
 
 
 class MSTDPLearner(_MonitoredLearner):
@@ -483,7 +430,7 @@ class MSTDPLearner(_MonitoredLearner):
         if state is None:
             return None
         g_post, g_pre, p = state
-        e = dense_delta(g_post, g_pre, p, per_sample=True)
+        e = dense_delta(g_post, g_pre, lift_pairing(p), per_sample=True)
         return e.reshape(p.batch_size, *self.synapse.weight.shape)
 
     def step(self, reward: Any, on_grad: bool = True, scale: float = 1.0) -> torch.Tensor | None:
@@ -495,14 +442,15 @@ class MSTDPLearner(_MonitoredLearner):
         batch = self._peek_batch()
         if batch is None:
             return None
-        _reward_coeff(reward, batch, 1.0)
+        _check_reward(reward, batch)
         records = self._take_records()
-        weight = self.synapse.weight.detach()
-        g_post, g_pre = self._modulations()
         coeff_sign = -scale if on_grad else scale
-        fast = self._fast_setup(g_post, g_pre, on_grad)
-        if fast is not None and self._fast_state_ok(fast[1]):
-            return self._fast_step(fast, records, reward, on_grad, coeff_sign)
+        plan = self._cpu_plan()
+        g_post, g_pre, weight = self._raw_modulations(plan)
+        fast = self._fast_modulations(plan, g_post, g_pre, on_grad)
+        if fast is not None:
+            return self._fast_step(plan, *fast, records, reward, on_grad, coeff_sign)  # type: ignore[arg-type]
+        g_post, g_pre = as_modulation("f_post", g_post, weight), as_modulation("f_pre", g_pre, weight)
         terms: list[Term] = []
         state = self._eligibility_factors
         for x, y in self._time_steps(records):
@@ -514,7 +462,7 @@ class MSTDPLearner(_MonitoredLearner):
                         f"the batch size changed from {prev.batch_size} to {p.batch_size}; call reset() first"
                     )
                 coeff = _reward_coeff(reward, prev.batch_size, coeff_sign)
-                terms.extend(pairing_terms(prev_post, prev_pre, prev, coeff))
+                terms.extend(pairing_terms(prev_post, prev_pre, lift_pairing(prev), coeff))
             state = (g_post, g_pre, p)
         result = self._finish(terms, on_grad)  # uses the previous snapshot; it may be overwritten now
         kept_post = self._snapshot(state[0], weight, "post")
@@ -522,86 +470,51 @@ class MSTDPLearner(_MonitoredLearner):
         self._eligibility_factors = (kept_post, kept_pre, state[2])
         return result
 
-    def _fast_state_ok(self, w: torch.Tensor) -> bool:
-        """Whether the kernel can read the stored eligibility (its modulations are numbers or
-        contiguous weight-shaped tensors of the weight's dtype)."""
-        state = self._eligibility_factors
-        if state is None:
-            return True
-        for g in state[:2]:
-            if isinstance(g, torch.Tensor) and (
-                g.shape != w.shape or g.dtype != w.dtype or g.device != w.device or not g.is_contiguous()
-            ):
-                return False
-        p = state[2]
-        return all(f.device.type == "cpu" and f.dtype == w.dtype for f in p)
-
     def _fast_step(
         self,
-        fast: tuple,
+        plan: CpuPlan,
+        gp: float | torch.Tensor,
+        gq: float | torch.Tensor,
         records: list[tuple[torch.Tensor, torch.Tensor]],
         reward: Any,
         on_grad: bool,
         coeff_sign: float,
     ) -> torch.Tensor | None:
-        """:meth:`step` on the fused CPU kernel.
+        """:meth:`step` on the fused CPU kernel: per recorded time step, one call that
 
-        Per time step one pass over ``W``: ``delta_w += Σ_n reward[n] e_{t-1}[n]``
-        from the stored factors, the exponential trace step, and, when a
-        modulation is the weight, a copy of ``W`` into a reused buffer at the
-        positions the new eligibility involves (rows of neurons that fired,
-        columns of inputs that fired) -- ``f(W)`` of this step, kept for the
-        next reward.
+        * adds ``coeff_sign * Σ_b reward[b] e_{t-1}[b]`` (the stored eligibility, ``[B, features]``
+          factors and ``G`` kept at step ``t-1``) into the grad or ``delta_w``,
+        * advances the exponential traces (``[B, n]`` rows),
+        * when a modulation is the weight, copies ``W`` at the positions the new eligibility
+          involves (rows of neurons that fired, columns of inputs that fired) into the plan's
+          snapshot buffer -- ``f(W)`` of this step, kept for the next reward.
         """
-        kernel, w, gp, gq = fast
-        n_out, n_in = w.shape
-        target = self._fast_target(w, on_grad)
+        kernel = plan.kernel
+        target, target_np = plan.target(on_grad)
         memories = self._memories
+        synapse = self._modules["synapse"]
         decay_pre, decay_post = math.exp(-1.0 / self.tau_pre), math.exp(-1.0 / self.tau_post)
-        snap = None
-        if gp is w or gq is w:
-            snap = self._snapshot_buffers.get("fast")
-            if snap is None or snap.shape != w.shape or snap.dtype != w.dtype:
-                snap = self._snapshot_buffers["fast"] = torch.zeros_like(w)
-        keep_post = snap if gp is w else gp
-        keep_pre = snap if gq is w else gq
-        state = memories["_eligibility_factors"]
+        snapshot = plan.snapshot() if gp is plan.w or gq is plan.w else None
         for x, y in self._time_steps(records):
-            x, y, s_pre, s_post = self._fast_spikes(x, y)
-            batch = s_pre.shape[0]
-            if state is None:
-                factors = kernel.empty_factors(n_out, n_in, w.dtype)
-                a = _as_coeff(0.0, 1, w.dtype)
-                prev_post, prev_pre = 0.0, 0.0
+            s = plan.spikes(synapse, x, y)
+            batch = s.pre_np.shape[0]
+            prev = plan.eligibility(memories["_eligibility_factors"], batch)
+            if prev is None:
+                factors, mod_post, mod_pre = plan.no_factors(), 0.0, 0.0
+                coeff, scale = plan.ones_for(0), 0.0
             else:
-                prev_post, prev_pre, prev = state
-                if prev.batch_size != batch:
-                    raise ValueError(
-                        f"the batch size changed from {prev.batch_size} to {batch}; call reset() first"
-                    )
-                factors = kernel.Factors(*(f.reshape(batch, -1) for f in prev))
-                a = _as_coeff(_reward_coeff(reward, batch, coeff_sign), batch, w.dtype)
-            old_pre = _fast_trace("trace_pre", memories["trace_pre"], x, s_pre)
-            old_post = _fast_trace("trace_post", memories["trace_post"], y, s_post)
-            new_pre, new_post = kernel.run(
-                target,
-                a,
-                factors,
-                prev_post,
-                prev_pre,
-                s_pre,
-                s_post,
-                old_pre,
-                old_post,
-                decay_pre,
-                decay_post,
-                False,
-                None if snap is None else (snap, w),
+                factors, mod_post, mod_pre = prev
+                coeff, scale = plan.reward_coefficients(reward, batch, coeff_sign)
+            old_pre, old_post = self._fast_traces(plan, s)
+            new_pre, new_post = kernel.fused_step(
+                target_np, coeff, scale, factors, mod_post, mod_pre, s.pre_np, s.post_np, old_pre, old_post,
+                decay_pre, decay_post, False, snapshot,
+            )  # fmt: skip
+            traces = (
+                plan.new_trace(memories, "trace_pre", new_pre, s.x),
+                plan.new_trace(memories, "trace_post", new_post, s.y),
             )
-            memories["trace_pre"] = _shaped(new_pre, x.shape)
-            memories["trace_post"] = _shaped(new_post, y.shape)
-            state = (keep_post, keep_pre, linear_pairing(s_pre, s_post, new_pre, new_post))
-        memories["_eligibility_factors"] = state
+            memories["_eligibility_factors"] = plan.keep(gp, gq, s, traces, (new_pre, new_post))
         return None if on_grad else target
 
     def _snapshot(self, g: Modulation, weight: torch.Tensor, slot: str) -> Modulation:
@@ -671,7 +584,7 @@ class MSTDPETLearner(_MonitoredLearner):
         batch = self._peek_batch()
         if batch is None:
             return None
-        _reward_coeff(reward, batch, 1.0)
+        _check_reward(reward, batch)
         records = self._take_records()
         weight = self.synapse.weight
         g_post, g_pre = self._modulations()

@@ -144,6 +144,8 @@ class Pairing(NamedTuple):
     convolution, whose ``N_in`` is ``C_in * prod(kernel_size)`` (the weight
     seen as ``[C_out, N_in]``). For sample ``b`` the weight change is
     ``G_post ⊙ (post_bᵀ trace_pre_b) - G_pre ⊙ (trace_post_bᵀ pre_b)``.
+    A linear layer's pairing may also be stored as ``[B, features]`` (``K = 1``
+    left out); :func:`lift_pairing` gives the ``[B, K, features]`` form.
     """
 
     post: torch.Tensor
@@ -194,6 +196,13 @@ def linear_pairing(
         return x.reshape(-1, 1, x.shape[-1])
 
     return Pairing(lift(out_spike), lift(trace_pre), lift(trace_post), lift(in_spike))
+
+
+def lift_pairing(p: Pairing) -> Pairing:
+    """``p`` with ``[B, K, features]`` factors (``[B, features]`` ones become ``[B, 1, features]`` views)."""
+    if p.post.dim() == 3:
+        return p
+    return Pairing(*(f.unsqueeze(1) for f in p))
 
 
 def pad_conv_input(conv: nn.Module, in_spike: torch.Tensor) -> torch.Tensor:
@@ -269,7 +278,11 @@ def weight_2d(weight: torch.Tensor) -> torch.Tensor:
 
 def modulation(name: str, f: Callable, weight: torch.Tensor) -> Modulation:
     """``f(W)`` as a float (a constant factor) or a tensor of shape ``[C_out, N_in]``."""
-    g = f(weight)
+    return as_modulation(name, f(weight), weight)
+
+
+def as_modulation(name: str, g: object, weight: torch.Tensor) -> Modulation:
+    """``g = f(W)`` (the value ``name`` returned) as a float or a tensor of shape ``[C_out, N_in]``."""
     if type(g) is float:
         return g
     if isinstance(g, numbers.Real) and not isinstance(g, bool):
