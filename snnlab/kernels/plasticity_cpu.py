@@ -34,16 +34,26 @@ call does, in this order:
        ``target[i, j] -= (M_pre[i, j] *) u[b] (* pre[b, j])`` for every listed
        ``(b, j)`` with ``u[b] != 0``;
      - many entries (e.g. batch 16): blocks of ``L`` columns (one vector register,
-       e.g. 16 float32 with AVX-512), samples in chunks of ``L``. The entries of
-       a chunk are stored as layers of sample indices per column; per row and
-       chunk, the ``u[b]`` form a table of ``L`` values and each layer of a block
-       is one variable permute (a table lookup for all ``L`` columns at once)::
+       e.g. 16 float32 with AVX-512), samples in chunks of ``L``; per row and
+       chunk, the ``u[b]`` form a table of ``L`` values (one register, gathered
+       from ``x_post``) and a block's ``d`` comes from variable permutes (table
+       lookups for all ``L`` columns at once)::
 
            d[j] = Σ_{b: pre[b, j] != 0} u[b] (* pre[b, j])
            target[i, j] -= (M_pre[i, j] *) d[j]        where d[j] != 0
 
-       so a row is read and written once per chunk, the blocks without
-       entries not at all (unless a post term rides along).
+       With 0/1 spikes the entries of a chunk are one bit mask per column (bit
+       ``k``: sample ``chunk0 + k``); the samples form groups of ``g = log2(L)``
+       (4 with ``L = 16``), each with a table of the sums of its subsets, so a
+       block costs ``ceil(L / g)`` lookups whatever its spikes::
+
+           T_k[code] = Σ_{m: bit m of code} u[k g + m]
+           d[j] = Σ_k T_k[(mask[j] >> k g) mod L]
+
+       Other spike values are stored as layers of sample indices per column
+       (one lookup, times the value, per layer). A row is read and written
+       once per chunk, the blocks without entries not at all (unless a post
+       term rides along).
 
    Zero factors are skipped (``post[b, i] == 0``, ``u[b] == 0``, ``d[j] == 0``),
    so a non-finite ``G`` at a position no spike touches does not turn into ``nan``.
@@ -165,40 +175,143 @@ if NUMBA_AVAILABLE:
         hit = builder.icmp_unsigned("<", index, ir.Constant(vi, [lanes] * lanes))
         return builder.select(hit, r, ir.Constant(table.type, None))
 
+    def _gather_table(builder, x_post, coeff, c_pre, i, n_out, chunk0, count, lanes):  # pragma: no cover
+        """The lookup table of row ``i`` for the samples ``b = chunk0 + k``, ``k < lanes``::
+
+            u[k] = c_pre * (coeff[b] * x_post[b * n_out + i])     (k < count, else 0)
+
+        one masked vector load of ``coeff`` and one masked gather of a column of ``x_post``."""
+        ft = x_post.type.pointee
+        vf = ir.VectorType(ft, lanes)
+        i32, i64 = ir.IntType(32), ir.IntType(64)
+        vi64 = ir.VectorType(i64, lanes)
+        size = 8 if ft == ir.DoubleType() else 4
+        lane = ir.Constant(vi64, list(range(lanes)))
+        valid = builder.icmp_signed("<", lane, _splat(builder, count, lanes))
+        offs = builder.add(
+            builder.mul(builder.add(_splat(builder, chunk0, lanes), lane), _splat(builder, n_out, lanes)),
+            _splat(builder, i, lanes),
+        )
+        base = _splat(builder, builder.ptrtoint(x_post, i64), lanes)
+        addr = builder.add(base, builder.mul(offs, ir.Constant(vi64, [size] * lanes)))
+        ptrs = builder.inttoptr(addr, ir.VectorType(x_post.type, lanes))
+        cptr = builder.bitcast(builder.gep(coeff, [chunk0]), vf.as_pointer())
+        masks = ir.VectorType(ir.IntType(1), lanes)
+        name = f"v{lanes}{ft.intrinsic_name}"
+        zero = ir.Constant(vf, None)
+        values = []
+        for intrinsic_name, where in (
+            (f"llvm.masked.gather.{name}.v{lanes}p0", ptrs),
+            (f"llvm.masked.load.{name}.p0", cptr),
+        ):
+            fnty = ir.FunctionType(vf, [where.type, i32, masks, vf])
+            fn = cgutils.get_or_insert_function(builder.module, fnty, intrinsic_name)
+            values.append(builder.call(fn, [where, i32(size), valid, zero]))
+        x, a = values
+        u = builder.fmul(_splat(builder, c_pre, lanes), builder.fmul(a, x))
+        return builder.select(valid, u, zero)
+
+    def _group_bits(lanes: int) -> int:
+        """Samples per group table: ``log2(lanes)`` (a group's bits index one lane of a register)."""
+        return max(lanes.bit_length() - 1, 1)
+
+    def _group_tables(builder, table, lanes):  # pragma: no cover - compiled
+        """The group tables of the ``lanes`` values of ``table`` (one vector register ``u``).
+
+        Group ``k`` holds the samples ``s = k * g + m``, ``m < g`` (``g = log2(lanes)``); its table
+        has one entry per code ``0 <= code < lanes``::
+
+            T_k[code] = Σ_{m: bit m of code set} u[k * g + m]        (T_k[0] = 0)
+        """
+        i32 = ir.IntType(32)
+        g = _group_bits(lanes)
+        tables = []
+        for k in range(0, lanes, g):
+            acc = ir.Constant(table.type, None)
+            for m, s in enumerate(range(k, min(k + g, lanes))):
+                splat = ir.Constant(ir.VectorType(i32, lanes), [s] * lanes)
+                u = builder.shuffle_vector(table, ir.Constant(table.type, ir.Undefined), splat)
+                bits = [(code >> m) & 1 for code in range(lanes)]
+                bit = ir.Constant(ir.VectorType(ir.IntType(1), lanes), bits)
+                acc = builder.select(bit, builder.fadd(acc, u), acc)
+            tables.append(acc)
+        return tables
+
+    def _mask_sum(builder, tables, masks, lanes):  # pragma: no cover - compiled
+        """``d[j] = Σ_k T_k[(masks[j] >> k * g) & (lanes - 1)]`` for the lanes ``j`` (a vector of
+        sample bit masks, bit ``s``: sample ``s`` spiked): ``Σ_{s in masks[j]} u[s]``, one variable
+        permute per group."""
+        g = _group_bits(lanes)
+        d = None
+        for k, table in enumerate(tables):
+            code = builder.lshr(masks, ir.Constant(masks.type, [k * g] * lanes)) if k else masks
+            r = _permute(builder, table, code, lanes)
+            d = r if d is None else builder.fadd(d, r)
+        return d
+
+    def _permute(builder, table, code, lanes):  # pragma: no cover - compiled
+        """``r[k] = table[code[k] & (lanes - 1)]``: one variable permute (``vpermps``)."""
+        if lanes == 16 and table.type.element == ir.FloatType():  # AVX-512: the low 4 bits index
+            fnty = ir.FunctionType(table.type, [table.type, code.type])
+            fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.x86.avx512.permvar.sf.512")
+            return builder.call(fn, [table, code])
+        i32 = ir.IntType(32)
+        code = builder.and_(code, ir.Constant(code.type, [lanes - 1] * lanes))
+        r = ir.Constant(table.type, ir.Undefined)
+        for lane in range(lanes):  # extract/insert with indices from a vector: lowered to vperm*
+            picked = builder.extract_element(table, builder.extract_element(code, i32(lane)))
+            r = builder.insert_element(r, picked, i32(lane))
+        return r
+
     @intrinsic
     def _row_pass(
-        typingctx, t, row, mod_pre, mod_post, mult, table, table_off, idx, off, stride, blocks, blocks_off,
-        n_main, tail_col0, tail_first, val, scaled, x_pre, n_x, b0, v0, b1, v1, n_post,
+        typingctx, t, row, mod_pre, mod_post, mult, x_post, coeff, c_pre, i, n_out, chunk0, n_chunk, idx,
+        off, stride, blocks, blocks_off, n_main, tail_col0, tail_first, val, scaled, x_pre, n_x, b0, v0, b1,
+        v1, n_post,
     ):  # fmt: skip  # pragma: no cover - compiled
         """One pass over the blocks of ``L = lanes`` columns of one row of ``t``, in place.
 
         Blocks: ``q < n_main`` at columns ``col = q * L``, and, if ``tail_col0 >= 0``, one more at
         ``col = tail_col0`` whose lanes ``k < tail_first`` keep their value (a last block shifted
-        left to end at the end of the row; its layers are ``blocks[blocks_off + n_main]``). At the
-        columns ``j = col + k`` of a block with ``layers = blocks[blocks_off + q]`` and
-        ``o_l = off + l * stride + j``::
+        left to end at the end of the row; its layers are ``blocks[blocks_off + n_main]``). The
+        table of row ``i`` holds the samples ``b = chunk0 + s``, ``s < n_chunk``
+        (:func:`_gather_table`)::
 
-            d[k] = Σ_{l < layers} table[table_off + idx[o_l]] (* val[o_l] if scaled)   (idx[o_l] < L)
+            u[s] = c_pre * (coeff[b] * x_post[b * n_out + i])
+
+        At the columns ``j = col + k`` of a block with ``layers = blocks[blocks_off + q]``, with
+        ``scaled`` (``o_l = off + l * stride + j``; ``idx[o_l] = L`` means no term)::
+
+            d[k] = Σ_{l < layers} u[idx[o_l]] * val[o_l]                    (idx[o_l] < L)
+
+        else (0/1 spikes; ``idx[off + j]`` the bit mask of the samples that spiked,
+        :func:`_mask_sum`)::
+
+            d[k] = Σ_{s: bit s of idx[off + j]} u[s]
+
+        and then::
+
             p[k] = v0 * x_pre[b0 * n_x + j] (+ v1 * x_pre[b1 * n_x + j])    (n_post = 1 or 2 terms)
             t[row + j] += (mod_post[row + j] *) p[k]                        if n_post > 0
             t[row + j] -= (mod_pre[row + j] *) d[k]                         where d[k] != 0
 
-        (``mod_*`` only with ``mult``). ``idx[o_l] = L`` means no term; each lookup is one variable
-        permute of the table (one vector register). Blocks without layers are skipped when
-        ``n_post = 0``. ``t``, ``mod_*``, ``table``, ``val``, ``x_pre``: 1-D C-contiguous arrays of
-        one float dtype; ``idx`` int32; ``blocks`` int64. ``mult``, ``scaled`` and ``n_post``
-        (0, 1 or 2) pick one of twelve loops, each with no test of them inside.
+        (``mod_*`` only with ``mult``). Each lookup is one variable permute of a table in one
+        vector register. Blocks without layers are skipped when ``n_post = 0``, the whole row when
+        also ``u = 0``. ``t``, ``mod_*``, ``x_post``, ``coeff``, ``val``, ``x_pre``: 1-D
+        C-contiguous arrays of one float dtype; ``idx`` int32; ``blocks`` int64. ``mult``,
+        ``scaled`` and ``n_post`` (0, 1 or 2) pick one of twelve loops, each with no test of them
+        inside.
         """
-        names = (
-            "t row mod_pre mod_post mult table table_off idx off stride blocks blocks_off n_main tail_col0"
-        )
-        names = [*names.split(), *"tail_first val scaled x_pre n_x b0 v0 b1 v1 n_post".split()]
+        names = "t row mod_pre mod_post mult x_post coeff c_pre i n_out chunk0 n_chunk idx off stride blocks"
+        names = [*names.split(), *"blocks_off n_main tail_col0 tail_first val scaled x_pre n_x".split()]
+        names += "b0 v0 b1 v1 n_post".split()
         sig = types.void(
-            t, row, mod_pre, mod_post, mult, table, table_off, idx, off, stride, blocks, blocks_off, n_main,
-            tail_col0, tail_first, val, scaled, x_pre, n_x, b0, v0, b1, v1, n_post,
+            t, row, mod_pre, mod_post, mult, x_post, coeff, c_pre, i, n_out, chunk0, n_chunk, idx, off,
+            stride, blocks, blocks_off, n_main, tail_col0, tail_first, val, scaled, x_pre, n_x, b0, v0, b1,
+            v1, n_post,
         )  # fmt: skip
         ty = dict(zip(names, sig.args))
-        floats = [t, mod_pre, mod_post, table, val, x_pre]
+        floats = [t, mod_pre, mod_post, x_post, coeff, val, x_pre]
         arrays = (*floats, idx, blocks)
         if not all(isinstance(a, types.Array) and a.ndim == 1 and a.layout == "C" for a in arrays):
             return None
@@ -208,7 +321,7 @@ if NUMBA_AVAILABLE:
             return None
         if not (isinstance(mult, types.Boolean) and isinstance(scaled, types.Boolean)):
             return None
-        if not (isinstance(v0, types.Float) and isinstance(v1, types.Float)):
+        if not all(isinstance(v, types.Float) for v in (c_pre, v0, v1)):
             return None
 
         def codegen(context, builder, signature, args):
@@ -235,12 +348,16 @@ if NUMBA_AVAILABLE:
             def vec(base, offset, vt=vf, al=align):
                 return builder.load(builder.bitcast(builder.gep(base, [offset]), vt.as_pointer()), align=al)
 
-            table_v = vec(ptr["table"], num["table_off"])
+            table_v = _gather_table(
+                builder, ptr["x_post"], ptr["coeff"], num["c_pre"], num["i"], num["n_out"], num["chunk0"],
+                num["n_chunk"], lanes,
+            )  # fmt: skip
             first = builder.trunc(num["tail_first"], ir.IntType(32))
             keep = builder.icmp_unsigned(
                 "<", ir.Constant(vi, list(range(lanes))), _splat(builder, first, lanes)
             )
             d_acc = cgutils.alloca_once(builder, vf)
+            groups = _group_tables(builder, table_v, lanes)
             x0 = builder.mul(num["b0"], num["n_x"])
             x1 = builder.mul(num["b1"], num["n_x"])
             post_v = [_splat(builder, num["v0"], lanes), _splat(builder, num["v1"], lanes)]
@@ -249,14 +366,16 @@ if NUMBA_AVAILABLE:
                 go = builder.icmp_signed(">", n_layers, n_layers.type(0)) if n_post == 0 else cgutils.true_bit
                 with builder.if_then(go):
                     base = builder.add(num["off"], col)
-                    builder.store(zero, d_acc)
-                    with cgutils.for_range(builder, n_layers) as layer:
-                        o = builder.add(base, builder.mul(layer.index, num["stride"]))
-                        term = _lookup(builder, table_v, vec(ptr["idx"], o, vi, 4), lanes)
-                        if scaled:
+                    if scaled:
+                        builder.store(zero, d_acc)
+                        with cgutils.for_range(builder, n_layers) as layer:
+                            o = builder.add(base, builder.mul(layer.index, num["stride"]))
+                            term = _lookup(builder, table_v, vec(ptr["idx"], o, vi, 4), lanes)
                             term = builder.fmul(term, vec(ptr["val"], o))
-                        builder.store(builder.fadd(builder.load(d_acc), term), d_acc)
-                    d = builder.load(d_acc)
+                            builder.store(builder.fadd(builder.load(d_acc), term), d_acc)
+                        d = builder.load(d_acc)
+                    else:
+                        d = _mask_sum(builder, groups, vec(ptr["idx"], base, vi, 4), lanes)
                     pos = builder.add(num["row"], col)
                     t_ptr = builder.bitcast(builder.gep(ptr["t"], [pos]), vf.as_pointer())
                     old = builder.load(t_ptr, align=align)
@@ -285,6 +404,14 @@ if NUMBA_AVAILABLE:
                     n_layers = builder.load(builder.gep(ptr["blocks"], [at]))
                     block(num["tail_col0"], n_layers, mult, scaled, n_post, True)
 
+            nonzero = builder.fcmp_unordered("!=", table_v, zero)
+            bits = builder.bitcast(nonzero, ir.IntType(lanes))
+            any_u = builder.icmp_unsigned("!=", bits, ir.IntType(lanes)(0))
+            has_post = builder.icmp_signed(">", num["n_post"], intp(0))
+            skip = builder.append_basic_block("row_pass.skip")
+            work = builder.append_basic_block("row_pass.work")
+            builder.cbranch(builder.or_(any_u, has_post), work, skip)
+            builder.position_at_end(work)
             i8 = ir.IntType(8)
             kind = builder.add(
                 builder.add(
@@ -302,6 +429,8 @@ if NUMBA_AVAILABLE:
                 row_loop(code >= 6, code % 6 >= 3, code % 3)
                 builder.branch(done)
             builder.position_at_end(done)
+            builder.branch(skip)
+            builder.position_at_end(skip)
             return context.get_dummy_value()
 
         return sig, codegen
@@ -351,11 +480,12 @@ if NUMBA_AVAILABLE:
         ``min(lanes, n_in)`` columns. ``binary``: every nonzero value is 1 (else the values are
         kept next to the indices). With few entries for the blocks they touch (``scatter``), the
         entries are lists per sample: ``cols[col_ptr[b]:col_ptr[b + 1]]`` (and ``col_val``).
-        Otherwise they are layers of sample indices per chunk: for column ``j`` and layer ``l``,
+        Otherwise, with ``stride = max(n_in, lanes)``, a bit mask per column and chunk (bit ``k``:
+        ``pre[b, j] != 0``): ``binary``: ``idx[c * stride + j]`` is that mask (no ``val``); else
+        layers of sample indices per chunk: for column ``j`` and layer ``l``,
         ``idx[(layer_ptr[c] + l) * stride + j]`` is the ``k`` of the ``l``-th sample (in sample
-        order) of chunk ``c`` with ``pre[b, j] != 0`` (``lanes`` where there is none),
-        ``stride = max(n_in, lanes)``, and ``val`` (same layout) the value. The layers come from a
-        bit mask per column and chunk (bit ``k``: ``pre[b, j] != 0``), lowest set bit first.
+        order) of chunk ``c`` with ``pre[b, j] != 0`` (``lanes`` where there is none), and ``val``
+        (same layout) the value: the mask's set bits, lowest first.
         """
         B, n_in = pre.shape
         n_chunks = (B + lanes - 1) // lanes
@@ -402,6 +532,9 @@ if NUMBA_AVAILABLE:
                             col_val[p] = v
                         p += 1
             return layer_ptr, blocks, no_idx, no_val, binary, True, col_ptr, cols, col_val
+        if binary:  # the masks themselves: looked up by groups of samples
+            no_cols = np.zeros(0, np.uint32)
+            return layer_ptr, blocks, masks.reshape(-1), no_val, binary, False, col_ptr, no_cols, no_val
         total = layer_ptr[n_chunks] * stride
         idx = np.full(total, lanes, np.int32)
         val = np.zeros(0 if binary else total, pre.dtype)
@@ -478,11 +611,10 @@ if NUMBA_AVAILABLE:
 
         The arrays from :func:`_pre_entries` give the pre term. With per-sample column lists,
         row ``i`` gets one pass per sample with ``post[b, i] != 0`` and the listed entries. With
-        column blocks, the lookup tables ``c_pre * (a[b] * x_post[b, i])`` of all rows of the range
-        are built first (``tables[(i - lo) * width + b]``, ``width = chunks * lanes``) and each row
-        gets one :func:`_row_pass` per chunk whose table has a nonzero entry; up to two post
-        samples go into the pass of the first chunk (when ``M_post`` and ``M_pre`` are both
-        arrays or both constants), more get passes of their own. With ``n_in % lanes != 0`` the
+        column blocks, each row gets one :func:`_row_pass` per chunk with entries (it gathers the
+        row's lookup table ``c_pre * (a[b] * x_post[b, i])`` and stops there if it is zero); up to
+        two post samples go into the pass of the first chunk (when ``M_post`` and ``M_pre`` are
+        both arrays or both constants), more get passes of their own. With ``n_in % lanes != 0`` the
         last block is shifted left to end at ``n_in`` (its first lanes, which belong to the block
         before it, keep their values); a row shorter than one block goes through a copy padded to
         one block. The snapshot of every ``_TILE`` rows follows their update.
@@ -493,28 +625,12 @@ if NUMBA_AVAILABLE:
         n_blocks = blocks.shape[1]
         n_full = n_in // lanes
         stride = max(n_in, lanes)
-        width = n_chunks * lanes
         dtype = target.dtype
-        flat_t, flat_xp = target.reshape(-1), x_pre.reshape(-1)
+        flat_t, flat_xp, flat_xq = target.reshape(-1), x_pre.reshape(-1), x_post.reshape(-1)
         flat_mp, flat_mq = mod_post.reshape(-1), mod_pre.reshape(-1)
         flat_blocks = blocks.reshape(-1)
-        n_rows = hi - lo
+        n_out = x_post.shape[1]
         blocked = not scatter
-        tables = np.zeros(max(n_rows * width, 1) if blocked else 1, dtype)
-        live = np.zeros(max(n_rows * n_chunks, 1), np.bool_)
-        if blocked:
-            for r0 in range(0, n_rows, 64):  # a transpose, in tiles of rows that stay in cache
-                for b in range(B):
-                    cb = coeff[b]
-                    for r in range(r0, min(r0 + 64, n_rows)):
-                        tables[r * width + b] = c_pre * (cb * x_post[b, lo + r])
-            for c in range(n_chunks):  # a table with a nonzero entry (and pre entries in the chunk)
-                if layer_ptr[c + 1] > layer_ptr[c]:
-                    for r in range(n_rows):
-                        nonzero = False
-                        for k in range(c * lanes, c * lanes + lanes):
-                            nonzero |= tables[r * width + k] != 0
-                        live[r * n_chunks + c] = nonzero
         short = n_full == 0  # rows shorter than one block: padded copies
         pad = lanes if short else 1
         t_pad, mq_pad = np.zeros(pad, dtype), np.zeros(pad, dtype)
@@ -529,7 +645,6 @@ if NUMBA_AVAILABLE:
         for t0 in range(lo, hi, _TILE):  # the update of a tile of rows, then its snapshot
             t1 = min(t0 + _TILE, hi)
             for i in range(t0, t1):
-                r = i - lo
                 n_post = 0
                 if c_post != 0:
                     for b in range(B):
@@ -539,7 +654,7 @@ if NUMBA_AVAILABLE:
                             post_v[n_post] = c_post * (coeff[b] * v)
                             n_post += 1
                 # up to two post samples ride along with the pass of the first chunk
-                fuse = n_post <= 2 and fusable and live[r * n_chunks]
+                fuse = n_post <= 2 and fusable
                 if not fuse:
                     for s in range(n_post):
                         b, cb = post_b[s], post_v[s]
@@ -571,26 +686,28 @@ if NUMBA_AVAILABLE:
                                 target[i, cols[p]] -= ub * col_val[p]
                     continue
                 for c in range(n_chunks):
-                    if not live[r * n_chunks + c]:
-                        continue
-                    t_off = r * width + c * lanes
-                    off = layer_ptr[c] * stride
                     n_post_c = n_post if fuse and c == 0 else 0
+                    if layer_ptr[c + 1] == layer_ptr[c] and n_post_c == 0:
+                        continue
+                    off = (layer_ptr[c] if scaled else c) * stride
+                    chunk0, n_chunk = c * lanes, min(lanes, B - c * lanes)
                     if short:
                         for j in range(n_in):
                             t_pad[j] = target[i, j]
                             mq_pad[j] = mod_pre[i, j] if mult_pre else t_pad[j]
                         _row_pass(
-                            t_pad, 0, mq_pad, mq_pad, mult_pre, tables, t_off, idx, off, stride, flat_blocks,
-                            c * n_blocks, 1, -1, 0, val, scaled, flat_xp, n_in, 0, zero, 0, zero, 0,
+                            t_pad, 0, mq_pad, mq_pad, mult_pre, flat_xq, coeff, c_pre, i, n_out, chunk0,
+                            n_chunk, idx, off, stride, flat_blocks, c * n_blocks, 1, -1, 0, val, scaled,
+                            flat_xp, n_in, 0, zero, 0, zero, 0,
                         )  # fmt: skip
                         for j in range(n_in):
                             target[i, j] = t_pad[j]
                     else:
                         _row_pass(
-                            flat_t, i * n_in, flat_mq, flat_mp, mult_pre, tables, t_off, idx, off, stride,
-                            flat_blocks, c * n_blocks, n_full, tail_col0, tail_first, val, scaled, flat_xp,
-                            n_in, post_b[0], post_v[0], post_b[1], post_v[1], n_post_c,
+                            flat_t, i * n_in, flat_mq, flat_mp, mult_pre, flat_xq, coeff, c_pre, i, n_out,
+                            chunk0, n_chunk, idx, off, stride, flat_blocks, c * n_blocks, n_full, tail_col0,
+                            tail_first, val, scaled, flat_xp, n_in, post_b[0], post_v[0], post_b[1],
+                            post_v[1], n_post_c,
                         )  # fmt: skip
             if do_snap:
                 for i in range(t0, t1):
