@@ -63,6 +63,12 @@ async def _until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
         await asyncio.sleep(0.01)
 
 
+@pytest.fixture(autouse=True)
+def _keep_route_flag(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``route()`` marks the socket as installed in this process: undo that after each test."""
+    monkeypatch.setattr(frame_socket, "_installed", frame_socket._installed)
+
+
 @pytest.fixture
 def installed(monkeypatch: pytest.MonkeyPatch) -> None:
     """Pretend a server of this process serves the socket (restored afterwards)."""

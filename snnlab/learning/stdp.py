@@ -56,6 +56,7 @@ from .stdp_functional import (
     accumulate_terms,
     as_modulation,
     check_callable,
+    check_reward,
     check_synapse,
     check_tau,
     conv_pairing,
@@ -358,22 +359,9 @@ class STDPLearner(_MonitoredLearner):
         return None if on_grad else target
 
 
-def _check_reward(reward: object, batch_size: int) -> None:
-    """``reward`` must be a real number, a one-element tensor or a ``[batch_size]`` tensor."""
-    if isinstance(reward, bool) or not isinstance(reward, (numbers.Real, torch.Tensor)):
-        raise TypeError(f"reward must be a float or a tensor, got {type(reward).__name__} {reward!r}")
-    if isinstance(reward, numbers.Real) or (reward.numel() == 1 and reward.dim() <= 1):
-        return
-    if reward.dim() != 1 or reward.shape[0] != batch_size:
-        raise ValueError(
-            f"reward must be a scalar, a 0-d tensor or a tensor of shape [batch_size] = [{batch_size}], "
-            f"got shape {tuple(reward.shape)}"
-        )
-
-
 def _reward_coeff(reward: object, batch_size: int, coeff: float) -> float | torch.Tensor:
     """``reward * coeff`` as a float or a ``[batch_size]`` tensor; ValueError for other shapes."""
-    _check_reward(reward, batch_size)
+    check_reward(reward, batch_size)
     if isinstance(reward, numbers.Real):
         return float(reward) * coeff
     if reward.numel() == 1:  # type: ignore[union-attr]
@@ -442,7 +430,7 @@ class MSTDPLearner(_MonitoredLearner):
         batch = self._peek_batch()
         if batch is None:
             return None
-        _check_reward(reward, batch)
+        check_reward(reward, batch)
         records = self._take_records()
         coeff_sign = -scale if on_grad else scale
         plan = self._cpu_plan()
@@ -584,7 +572,7 @@ class MSTDPETLearner(_MonitoredLearner):
         batch = self._peek_batch()
         if batch is None:
             return None
-        _check_reward(reward, batch)
+        check_reward(reward, batch)
         records = self._take_records()
         weight = self.synapse.weight
         g_post, g_pre = self._modulations()

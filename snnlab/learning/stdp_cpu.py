@@ -281,16 +281,12 @@ class CpuPlan:
     def reward_coefficients(self, reward: Any, batch: int, sign: float) -> tuple[np.ndarray, float]:
         """``(coeff [batch], scale)`` with ``coeff[b] * scale = reward[b] * sign`` rounded once to the
         weight's dtype, the numbers ``reward * sign`` gives in torch. ``reward``: a real number, a
-        one-element tensor or a ``[batch]`` tensor (ValueError for other shapes)."""
+        one-element tensor or a ``[batch]`` tensor, as the learner's ``step`` checked it
+        (:func:`~snnlab.learning.stdp_functional.check_reward`)."""
         if isinstance(reward, numbers.Real):
             return self.ones_for(batch), float(reward) * sign
-        if reward.numel() == 1 and reward.dim() <= 1:
+        if reward.numel() == 1:
             return self.ones_for(batch), float(reward.item()) * sign
-        if reward.dim() != 1 or reward.shape[0] != batch:
-            raise ValueError(
-                f"reward must be a scalar, a 0-d tensor or a tensor of shape [batch_size] = [{batch}], "
-                f"got shape {tuple(reward.shape)}"
-            )
         r = reward.detach()
         if r.dtype is self.dtype and r.is_cpu and r.is_contiguous():
             return r.numpy(), sign

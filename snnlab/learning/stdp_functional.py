@@ -640,3 +640,16 @@ def stdp_multi_step(
         terms.extend(pairing_terms(g_post, g_pre, p, 1.0))
     delta = accumulate_terms(None, terms, tuple(weight_2d(weight).shape), weight)
     return trace_pre, trace_post, delta.view_as(weight)
+
+
+def check_reward(reward: object, batch_size: int) -> None:
+    """``reward`` must be a real number, a one-element tensor or a ``[batch_size]`` tensor."""
+    if isinstance(reward, bool) or not isinstance(reward, (numbers.Real, torch.Tensor)):
+        raise TypeError(f"reward must be a float or a tensor, got {type(reward).__name__} {reward!r}")
+    if isinstance(reward, numbers.Real) or (reward.numel() == 1 and reward.dim() <= 1):
+        return
+    if reward.dim() != 1 or reward.shape[0] != batch_size:
+        raise ValueError(
+            f"reward must be a scalar, a 0-d tensor or a tensor of shape [batch_size] = [{batch_size}], "
+            f"got shape {tuple(reward.shape)}"
+        )

@@ -102,6 +102,13 @@ def test_app_in_browser(app: str, browser: Any, snnlab_server: Any) -> None:
     acks, frames = session["ack_channels"], session["frame_channels"]
     assert set(acks) == {"socket"} and acks["socket"] > 0, acks
     assert frames.get("socket", 0) > frames.get("document", 0), frames
+    # and every scope draws what arrives there: the step each one shows keeps moving
+    def scope_steps() -> list[int]:
+        return [s["t"] for s in page.evaluate("() => window.snnlabScopes || []")]
+
+    shown_steps = scope_steps()
+    wait_until(lambda: all(now > then for now, then in zip(scope_steps(), shown_steps)), 20,
+               f"every scope to draw newer steps than {shown_steps}")
 
     if app == "reward":
         page.get_by_role("button", name="automatic reward").click()
