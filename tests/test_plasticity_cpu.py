@@ -420,6 +420,34 @@ def test_pairing_update_lists_and_blocks_match_torch(
     assert bool((err <= REL[dtype] * scale).all()), float((err / scale.clamp_min(1e-300)).max())
 
 
+@pytest.mark.parametrize("batch", [5, 16, 63, 64, 70])
+@pytest.mark.parametrize("mods", ["additive", "multiplicative"])
+def test_rows_across_tiles_and_post_sample_masks_match_torch(batch, mods, kernel_variant):
+    """Many rows (several row tiles and a partial one), with 0, 1, 2 and more post samples per row:
+    batches up to 63 keep each row's post samples as a bit mask, larger ones scan them."""
+    assert K._ROW_TILE < 150 < 3 * K._ROW_TILE
+    dtype = torch.float32
+    gen = torch.Generator().manual_seed(batch * 7 + len(mods))
+    n_out, cols = 150, 3 * lanes(dtype) + 3
+    post = spikes(gen, (batch, n_out), 0.04, dtype)
+    post[:, :4] = 0  # rows without post samples
+    post[:3, 5] = 1  # a row with three or more
+    post[-1, 6] = 1  # a row whose only post sample is the last one
+    pre = spikes(gen, (batch, cols), 0.3, dtype)
+    x_pre = torch.rand(batch, cols, generator=gen).to(dtype)
+    x_post = torch.rand(batch, n_out, generator=gen).to(dtype)
+    a = torch.randn(batch, generator=gen).to(dtype)
+    w = torch.randn(n_out, cols, generator=gen).to(dtype)
+    g_post, g_pre = (0.7, -1.3) if mods == "additive" else (w, w)
+    counts = (post != 0).sum(0)
+    assert {0, 1, 2} <= set(counts.tolist()) and int(counts.max()) >= 3
+    target = torch.randn(n_out, cols, generator=gen).to(dtype)
+    expected, scale = torch_update(target, post, x_pre, x_post, pre, a, g_post, g_pre)
+    K.pairing_update(target, K.Factors(post, x_pre, x_post, pre), a, g_post, g_pre)
+    err = (target.double() - expected).abs()
+    assert bool((err <= REL[dtype] * scale).all()), float((err / scale.clamp_min(1e-300)).max())
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("batch", [1, 16])
 def test_untouched_positions_keep_their_bits_with_non_finite_modulation(dtype, batch, kernel_variant):

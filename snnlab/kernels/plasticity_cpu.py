@@ -52,11 +52,15 @@ call does, in this order:
 
        Other spike values are stored as layers of sample indices per column
        (one lookup, times the value, per layer). A row is read and written
-       once per chunk, the blocks without entries not at all (unless a post
-       term rides along).
+       once per chunk; with other values the blocks without entries not at
+       all (unless a post term rides along), with 0/1 spikes every block (at
+       the batch sizes that take this way, a block without entries is rare,
+       and a test per block costs more than it saves).
 
-   Zero factors are skipped (``post[b, i] == 0``, ``u[b] == 0``, ``d[j] == 0``),
-   so a non-finite ``G`` at a position no spike touches does not turn into ``nan``.
+   Zero factors are skipped (``post[b, i] == 0``, ``u[b] == 0``, ``d[j] == 0``;
+   with a constant ``G_pre``, ``target - 0`` is ``target``), so a non-finite ``G``
+   at a position no spike touches does not turn into ``nan``. The post samples of
+   a tile of rows are found first, as one bit mask per row (batches up to 63).
 
 3. optionally, in the same pass (row by row, right after the row's update),
    a snapshot ``snap[i, j] = weight[i, j]`` at the positions that the
@@ -137,10 +141,11 @@ if NUMBA_AVAILABLE:
 
     #: Bytes of one column block (``VECTOR_BYTES / itemsize`` columns; also the samples per table).
     VECTOR_BYTES = _vector_bytes()
-    #: Rows per round of "update the rows, then take their snapshot": the snapshot of a row right
-    #: after its update finds the row (just read as ``f(W)``) in cache; a loop of its own keeps the
-    #: snapshot's code out of the update's loop body, which runs slower with it.
-    _TILE = 1
+    #: Rows per tile: the bit masks of a tile's post samples are built first, in one vectorized loop
+    #: per sample, in place of a scan with a data-dependent branch per sample and row.
+    _ROW_TILE = 64
+    #: Batches up to this size keep each row's post samples as one int64 bit mask.
+    _MASK_SAMPLES = 63
     #: The pre term goes through per-sample column lists (scalar) instead of the column blocks when
     #: it has at most this many entries per block layer that the blocks would look up (measured:
     #: the two cost about the same at 2.5-2.8 with AVX-512, e.g. batch 3-4 at spike rate 0.05).
@@ -175,62 +180,45 @@ if NUMBA_AVAILABLE:
         hit = builder.icmp_unsigned("<", index, ir.Constant(vi, [lanes] * lanes))
         return builder.select(hit, r, ir.Constant(table.type, None))
 
-    def _gather_table(builder, x_post, coeff, c_pre, i, n_out, chunk0, count, lanes):  # pragma: no cover
-        """The lookup table of row ``i`` for the samples ``b = chunk0 + k``, ``k < lanes``::
+    def _row_values(builder, x_post, coeff, c_pre, i, n_out, chunk0, count, lanes):  # pragma: no cover
+        """The ``lanes`` scalars of row ``i``'s table, for the samples ``b = chunk0 + s``::
 
-            u[k] = c_pre * (coeff[b] * x_post[b * n_out + i])     (k < count, else 0)
+            u[s] = c_pre * (coeff[b] * x_post[b * n_out + i])     (s < count, else 0)
 
-        one masked vector load of ``coeff`` and one masked gather of a column of ``x_post``."""
-        ft = x_post.type.pointee
-        vf = ir.VectorType(ft, lanes)
-        i32, i64 = ir.IntType(32), ir.IntType(64)
-        vi64 = ir.VectorType(i64, lanes)
-        size = 8 if ft == ir.DoubleType() else 4
-        lane = ir.Constant(vi64, list(range(lanes)))
-        valid = builder.icmp_signed("<", lane, _splat(builder, count, lanes))
-        offs = builder.add(
-            builder.mul(builder.add(_splat(builder, chunk0, lanes), lane), _splat(builder, n_out, lanes)),
-            _splat(builder, i, lanes),
-        )
-        base = _splat(builder, builder.ptrtoint(x_post, i64), lanes)
-        addr = builder.add(base, builder.mul(offs, ir.Constant(vi64, [size] * lanes)))
-        ptrs = builder.inttoptr(addr, ir.VectorType(x_post.type, lanes))
-        cptr = builder.bitcast(builder.gep(coeff, [chunk0]), vf.as_pointer())
-        masks = ir.VectorType(ir.IntType(1), lanes)
-        name = f"v{lanes}{ft.intrinsic_name}"
-        zero = ir.Constant(vf, None)
+        (``b`` is clamped to the chunk's last sample, so every load stays inside the arrays.)"""
+        intp = i.type
+        last = builder.sub(count, intp(1))
         values = []
-        for intrinsic_name, where in (
-            (f"llvm.masked.gather.{name}.v{lanes}p0", ptrs),
-            (f"llvm.masked.load.{name}.p0", cptr),
-        ):
-            fnty = ir.FunctionType(vf, [where.type, i32, masks, vf])
-            fn = cgutils.get_or_insert_function(builder.module, fnty, intrinsic_name)
-            values.append(builder.call(fn, [where, i32(size), valid, zero]))
-        x, a = values
-        u = builder.fmul(_splat(builder, c_pre, lanes), builder.fmul(a, x))
-        return builder.select(valid, u, zero)
+        for s in range(lanes):
+            k = intp(s)
+            valid = builder.icmp_signed("<", k, count)
+            b = builder.add(chunk0, builder.select(valid, k, last))
+            x = builder.load(builder.gep(x_post, [builder.add(builder.mul(b, n_out), i)]))
+            a = builder.load(builder.gep(coeff, [b]))
+            u = builder.fmul(c_pre, builder.fmul(a, x))
+            values.append(builder.select(valid, u, ir.Constant(u.type, None)))
+        return values
 
     def _group_bits(lanes: int) -> int:
         """Samples per group table: ``log2(lanes)`` (a group's bits index one lane of a register)."""
         return max(lanes.bit_length() - 1, 1)
 
-    def _group_tables(builder, table, lanes):  # pragma: no cover - compiled
-        """The group tables of the ``lanes`` values of ``table`` (one vector register ``u``).
+    def _group_tables(builder, values, lanes):  # pragma: no cover - compiled
+        """The group tables of the ``lanes`` scalars ``values`` (``u``, loaded one by one: each term
+        below is then one masked add of a broadcast load).
 
         Group ``k`` holds the samples ``s = k * g + m``, ``m < g`` (``g = log2(lanes)``); its table
         has one entry per code ``0 <= code < lanes``::
 
             T_k[code] = Σ_{m: bit m of code set} u[k * g + m]        (T_k[0] = 0)
         """
-        i32 = ir.IntType(32)
         g = _group_bits(lanes)
+        vt = ir.VectorType(values[0].type, lanes)
         tables = []
         for k in range(0, lanes, g):
-            acc = ir.Constant(table.type, None)
+            acc = ir.Constant(vt, None)
             for m, s in enumerate(range(k, min(k + g, lanes))):
-                splat = ir.Constant(ir.VectorType(i32, lanes), [s] * lanes)
-                u = builder.shuffle_vector(table, ir.Constant(table.type, ir.Undefined), splat)
+                u = _splat(builder, values[s], lanes)
                 bits = [(code >> m) & 1 for code in range(lanes)]
                 bit = ir.Constant(ir.VectorType(ir.IntType(1), lanes), bits)
                 acc = builder.select(bit, builder.fadd(acc, u), acc)
@@ -274,10 +262,10 @@ if NUMBA_AVAILABLE:
         Blocks: ``q < n_main`` at columns ``col = q * L``, and, if ``tail_col0 >= 0``, one more at
         ``col = tail_col0`` whose lanes ``k < tail_first`` keep their value (a last block shifted
         left to end at the end of the row; its layers are ``blocks[blocks_off + n_main]``). The
-        table of row ``i`` holds the samples ``b = chunk0 + s``, ``s < n_chunk``
-        (:func:`_gather_table`)::
+        row's table holds the samples ``b = chunk0 + s``, ``s < n_chunk``, each read as a scalar
+        (``x_post`` ``[B, n_out]`` flat)::
 
-            u[s] = c_pre * (coeff[b] * x_post[b * n_out + i])
+            u[s] = c_pre * (coeff[b] * x_post[b * n_out + i])        (0 for s >= n_chunk)
 
         At the columns ``j = col + k`` of a block with ``layers = blocks[blocks_off + q]``, with
         ``scaled`` (``o_l = off + l * stride + j``; ``idx[o_l] = L`` means no term)::
@@ -296,8 +284,9 @@ if NUMBA_AVAILABLE:
             t[row + j] -= (mod_pre[row + j] *) d[k]                         where d[k] != 0
 
         (``mod_*`` only with ``mult``). Each lookup is one variable permute of a table in one
-        vector register. Blocks without layers are skipped when ``n_post = 0``, the whole row when
-        also ``u = 0``. ``t``, ``mod_*``, ``x_post``, ``coeff``, ``val``, ``x_pre``: 1-D
+        vector register. With ``scaled``, blocks without layers are skipped when ``n_post = 0``;
+        the whole row is skipped when ``u = 0`` and ``n_post = 0``. ``t``, ``mod_*``, ``x_post``,
+        ``coeff``, ``val``, ``x_pre``: 1-D
         C-contiguous arrays of one float dtype; ``idx`` int32; ``blocks`` int64. ``mult``,
         ``scaled`` and ``n_post`` (0, 1 or 2) pick one of twelve loops, each with no test of them
         inside.
@@ -348,22 +337,28 @@ if NUMBA_AVAILABLE:
             def vec(base, offset, vt=vf, al=align):
                 return builder.load(builder.bitcast(builder.gep(base, [offset]), vt.as_pointer()), align=al)
 
-            table_v = _gather_table(
+            values = _row_values(
                 builder, ptr["x_post"], ptr["coeff"], num["c_pre"], num["i"], num["n_out"], num["chunk0"],
                 num["n_chunk"], lanes,
             )  # fmt: skip
+            table_v = ir.Constant(vf, ir.Undefined)  # u as one vector (for the layered lookups)
+            for s, value in enumerate(values):
+                table_v = builder.insert_element(table_v, value, ir.IntType(32)(s))
             first = builder.trunc(num["tail_first"], ir.IntType(32))
             keep = builder.icmp_unsigned(
                 "<", ir.Constant(vi, list(range(lanes))), _splat(builder, first, lanes)
             )
             d_acc = cgutils.alloca_once(builder, vf)
-            groups = _group_tables(builder, table_v, lanes)
+            groups = _group_tables(builder, values, lanes)
             x0 = builder.mul(num["b0"], num["n_x"])
             x1 = builder.mul(num["b1"], num["n_x"])
             post_v = [_splat(builder, num["v0"], lanes), _splat(builder, num["v1"], lanes)]
 
             def block(col, n_layers, mult, scaled, n_post, tail):
-                go = builder.icmp_signed(">", n_layers, n_layers.type(0)) if n_post == 0 else cgutils.true_bit
+                # a block without entries is skipped only where that saves a row's read and write
+                go = cgutils.true_bit
+                if scaled and n_post == 0:
+                    go = builder.icmp_signed(">", n_layers, n_layers.type(0))
                 with builder.if_then(go):
                     base = builder.add(num["off"], col)
                     if scaled:
@@ -388,7 +383,11 @@ if NUMBA_AVAILABLE:
                             )
                         cur = builder.fadd(cur, builder.fmul(vec(ptr["mod_post"], pos), p) if mult else p)
                     step = builder.fmul(vec(ptr["mod_pre"], pos), d) if mult else d
-                    new = builder.select(builder.fcmp_unordered("!=", d, zero), builder.fsub(cur, step), cur)
+                    if mult:  # a zero d leaves the value alone even where M is not finite
+                        hit = builder.fcmp_unordered("!=", d, zero)
+                        new = builder.select(hit, builder.fsub(cur, step), cur)
+                    else:  # cur - 0 == cur
+                        new = builder.fsub(cur, step)
                     if tail:
                         new = builder.select(keep, old, new)
                     builder.store(new, t_ptr, align=align)
@@ -404,9 +403,11 @@ if NUMBA_AVAILABLE:
                     n_layers = builder.load(builder.gep(ptr["blocks"], [at]))
                     block(num["tail_col0"], n_layers, mult, scaled, n_post, True)
 
-            nonzero = builder.fcmp_unordered("!=", table_v, zero)
-            bits = builder.bitcast(nonzero, ir.IntType(lanes))
-            any_u = builder.icmp_unsigned("!=", bits, ir.IntType(lanes)(0))
+            # u != 0 somewhere: T_k[1 << m] = u[k g + m], so some group table has a nonzero entry
+            any_u = cgutils.false_bit
+            for table in groups:
+                bits = builder.bitcast(builder.fcmp_unordered("!=", table, zero), ir.IntType(lanes))
+                any_u = builder.or_(any_u, builder.icmp_unsigned("!=", bits, ir.IntType(lanes)(0)))
             has_post = builder.icmp_signed(">", num["n_post"], intp(0))
             skip = builder.append_basic_block("row_pass.skip")
             work = builder.append_basic_block("row_pass.work")
@@ -617,7 +618,7 @@ if NUMBA_AVAILABLE:
         both arrays or both constants), more get passes of their own. With ``n_in % lanes != 0`` the
         last block is shifted left to end at ``n_in`` (its first lanes, which belong to the block
         before it, keep their values); a row shorter than one block goes through a copy padded to
-        one block. The snapshot of every ``_TILE`` rows follows their update.
+        one block. The snapshot of a row follows its update.
         """
         n_in = target.shape[1]
         B = post.shape[0]
@@ -629,7 +630,6 @@ if NUMBA_AVAILABLE:
         flat_t, flat_xp, flat_xq = target.reshape(-1), x_pre.reshape(-1), x_post.reshape(-1)
         flat_mp, flat_mq = mod_post.reshape(-1), mod_pre.reshape(-1)
         flat_blocks = blocks.reshape(-1)
-        n_out = x_post.shape[1]
         blocked = not scatter
         short = n_full == 0  # rows shorter than one block: padded copies
         pad = lanes if short else 1
@@ -642,11 +642,39 @@ if NUMBA_AVAILABLE:
         fusable = blocked and not short and n_chunks > 0 and mult_post == mult_pre
         n_snap_cols = snap_cols.shape[0]
         scaled = not binary
-        for t0 in range(lo, hi, _TILE):  # the update of a tile of rows, then its snapshot
-            t1 = min(t0 + _TILE, hi)
-            for i in range(t0, t1):
+        n_out = x_post.shape[1]
+        # Per tile of rows: first the bit masks of the rows' post samples (a loop over the samples
+        # that vectorizes), then the rows' updates.
+        masked = c_post != 0 and 0 < B <= _MASK_SAMPLES
+        post_mask = np.zeros(_ROW_TILE, np.int64)
+        for t0 in range(lo, hi, _ROW_TILE):
+            nt = min(_ROW_TILE, hi - t0)
+            if masked:
+                for r in range(nt):
+                    post_mask[r] = 0
+                for b in range(B):
+                    bit = np.int64(1) << b
+                    for r in range(nt):
+                        post_mask[r] |= bit if post[b, t0 + r] != 0 else np.int64(0)
+            for r in range(nt):
+                i = t0 + r
                 n_post = 0
-                if c_post != 0:
+                if masked:
+                    m = post_mask[r]
+                    n_post = _bit_count(m)
+                    b0 = min(_trailing_zeros(m), B - 1)
+                    rest = m & (m - 1)
+                    b1 = min(_trailing_zeros(rest), B - 1)
+                    post_b[0], post_b[1] = b0, b1
+                    post_v[0] = c_post * (coeff[b0] * post[b0, i])
+                    post_v[1] = c_post * (coeff[b1] * post[b1, i])
+                    if n_post > 2:
+                        for s in range(2, n_post):
+                            rest = rest & (rest - 1)
+                            b = _trailing_zeros(rest)
+                            post_b[s] = b
+                            post_v[s] = c_post * (coeff[b] * post[b, i])
+                elif c_post != 0:
                     for b in range(B):
                         v = post[b, i]
                         if v != 0:
@@ -684,33 +712,32 @@ if NUMBA_AVAILABLE:
                         else:
                             for p in range(p0, p1):
                                 target[i, cols[p]] -= ub * col_val[p]
-                    continue
-                for c in range(n_chunks):
-                    n_post_c = n_post if fuse and c == 0 else 0
-                    if layer_ptr[c + 1] == layer_ptr[c] and n_post_c == 0:
-                        continue
-                    off = (layer_ptr[c] if scaled else c) * stride
-                    chunk0, n_chunk = c * lanes, min(lanes, B - c * lanes)
-                    if short:
-                        for j in range(n_in):
-                            t_pad[j] = target[i, j]
-                            mq_pad[j] = mod_pre[i, j] if mult_pre else t_pad[j]
-                        _row_pass(
-                            t_pad, 0, mq_pad, mq_pad, mult_pre, flat_xq, coeff, c_pre, i, n_out, chunk0,
-                            n_chunk, idx, off, stride, flat_blocks, c * n_blocks, 1, -1, 0, val, scaled,
-                            flat_xp, n_in, 0, zero, 0, zero, 0,
-                        )  # fmt: skip
-                        for j in range(n_in):
-                            target[i, j] = t_pad[j]
-                    else:
-                        _row_pass(
-                            flat_t, i * n_in, flat_mq, flat_mp, mult_pre, flat_xq, coeff, c_pre, i, n_out,
-                            chunk0, n_chunk, idx, off, stride, flat_blocks, c * n_blocks, n_full, tail_col0,
-                            tail_first, val, scaled, flat_xp, n_in, post_b[0], post_v[0], post_b[1],
-                            post_v[1], n_post_c,
-                        )  # fmt: skip
-            if do_snap:
-                for i in range(t0, t1):
+                else:
+                    for c in range(n_chunks):
+                        n_post_c = n_post if fuse and c == 0 else 0
+                        if layer_ptr[c + 1] == layer_ptr[c] and n_post_c == 0:
+                            continue
+                        off = (layer_ptr[c] if scaled else c) * stride
+                        chunk0, n_chunk = c * lanes, min(lanes, B - c * lanes)
+                        if short:
+                            for j in range(n_in):
+                                t_pad[j] = target[i, j]
+                                mq_pad[j] = mod_pre[i, j] if mult_pre else t_pad[j]
+                            _row_pass(
+                                t_pad, 0, mq_pad, mq_pad, mult_pre, flat_xq, coeff, c_pre, i, n_out, chunk0,
+                                n_chunk, idx, off, stride, flat_blocks, c * n_blocks, 1, -1, 0, val, scaled,
+                                flat_xp, n_in, 0, zero, 0, zero, 0,
+                            )  # fmt: skip
+                            for j in range(n_in):
+                                target[i, j] = t_pad[j]
+                        else:
+                            _row_pass(
+                                flat_t, i * n_in, flat_mq, flat_mp, mult_pre, flat_xq, coeff, c_pre, i, n_out,
+                                chunk0, n_chunk, idx, off, stride, flat_blocks, c * n_blocks, n_full,
+                                tail_col0, tail_first, val, scaled, flat_xp, n_in, post_b[0], post_v[0],
+                                post_b[1], post_v[1], n_post_c,
+                            )  # fmt: skip
+                if do_snap:  # right after the row's update, which just read the row of f(W)
                     if snap_rows[i]:
                         for j in range(n_in):
                             snap[i, j] = weight[i, j]
