@@ -55,25 +55,10 @@ static void floor_pass(void) {
     }
 }
 
-static void nibble_pass(void) {
-#pragma omp parallel for schedule(static)
-    for (int i = 0; i < N; i++) {
-        float *row = t + (size_t)i * N;
-        const float *g = groups + (size_t)i * 64;
-        const __m512 t0 = _mm512_loadu_ps(g), t1 = _mm512_loadu_ps(g + 16);
-        const __m512 t2 = _mm512_loadu_ps(g + 32), t3 = _mm512_loadu_ps(g + 48);
-        for (int q = 0; q < BLOCKS; q++) {
-            const __m512i m = _mm512_loadu_si512(mask + 16 * q);
-            const __m512 a = _mm512_add_ps(_mm512_permutexvar_ps(m, t0),
-                                           _mm512_permutexvar_ps(_mm512_srli_epi32(m, 4), t1));
-            const __m512 b = _mm512_add_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(m, 8), t2),
-                                           _mm512_permutexvar_ps(_mm512_srli_epi32(m, 12), t3));
-            _mm512_storeu_ps(row + 16 * q, _mm512_sub_ps(_mm512_loadu_ps(row + 16 * q), _mm512_add_ps(a, b)));
-        }
-    }
-}
-
-static void codes_pass(void) {
+/* The four group tables of every row, looked up by the nibbles of each column's sample mask:
+ * shifted out of the mask (stored = 0, what the kernel does) or loaded from code[] (stored = 1).
+ * Always inlined with a constant `stored`, so each caller compiles to its own loop. */
+static inline __attribute__((always_inline)) void table_pass(const int stored) {
 #pragma omp parallel for schedule(static)
     for (int i = 0; i < N; i++) {
         float *row = t + (size_t)i * N;
@@ -82,14 +67,26 @@ static void codes_pass(void) {
         const __m512 t2 = _mm512_loadu_ps(g + 32), t3 = _mm512_loadu_ps(g + 48);
         for (int q = 0; q < BLOCKS; q++) {
             const int o = 16 * q;
-            const __m512 a = _mm512_add_ps(_mm512_permutexvar_ps(_mm512_loadu_si512(code[0] + o), t0),
-                                           _mm512_permutexvar_ps(_mm512_loadu_si512(code[1] + o), t1));
-            const __m512 b = _mm512_add_ps(_mm512_permutexvar_ps(_mm512_loadu_si512(code[2] + o), t2),
-                                           _mm512_permutexvar_ps(_mm512_loadu_si512(code[3] + o), t3));
+            __m512i c[4];
+            if (stored) {
+                for (int k = 0; k < 4; k++) c[k] = _mm512_loadu_si512(code[k] + o);
+            } else {
+                const __m512i m = _mm512_loadu_si512(mask + o);
+                c[0] = m;
+                c[1] = _mm512_srli_epi32(m, 4);
+                c[2] = _mm512_srli_epi32(m, 8);
+                c[3] = _mm512_srli_epi32(m, 12);
+            }
+            const __m512 a = _mm512_add_ps(_mm512_permutexvar_ps(c[0], t0), _mm512_permutexvar_ps(c[1], t1));
+            const __m512 b = _mm512_add_ps(_mm512_permutexvar_ps(c[2], t2), _mm512_permutexvar_ps(c[3], t3));
             _mm512_storeu_ps(row + o, _mm512_sub_ps(_mm512_loadu_ps(row + o), _mm512_add_ps(a, b)));
         }
     }
 }
+
+static void nibble_pass(void) { table_pass(0); }
+
+static void codes_pass(void) { table_pass(1); }
 
 static void layers_pass(void) {
     const __m512 zero = _mm512_setzero_ps();

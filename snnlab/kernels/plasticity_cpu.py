@@ -35,9 +35,9 @@ call does, in this order:
        ``(b, j)`` with ``u[b] != 0``;
      - many entries (e.g. batch 16): blocks of ``L`` columns (one vector register,
        e.g. 16 float32 with AVX-512), samples in chunks of ``L``; per row and
-       chunk, the ``u[b]`` form a table of ``L`` values (one register, gathered
-       from ``x_post``) and a block's ``d`` comes from variable permutes (table
-       lookups for all ``L`` columns at once)::
+       chunk, the ``u[b]`` form a table of ``L`` values (read from ``x_post`` as
+       scalars) and a block's ``d`` comes from variable permutes (table lookups
+       for all ``L`` columns at once)::
 
            d[j] = Σ_{b: pre[b, j] != 0} u[b] (* pre[b, j])
            target[i, j] -= (M_pre[i, j] *) d[j]        where d[j] != 0
@@ -612,7 +612,7 @@ if NUMBA_AVAILABLE:
 
         The arrays from :func:`_pre_entries` give the pre term. With per-sample column lists,
         row ``i`` gets one pass per sample with ``post[b, i] != 0`` and the listed entries. With
-        column blocks, each row gets one :func:`_row_pass` per chunk with entries (it gathers the
+        column blocks, each row gets one :func:`_row_pass` per chunk with entries (it reads the
         row's lookup table ``c_pre * (a[b] * x_post[b, i])`` and stops there if it is zero); up to
         two post samples go into the pass of the first chunk (when ``M_post`` and ``M_pre`` are
         both arrays or both constants), more get passes of their own. With ``n_in % lanes != 0`` the
