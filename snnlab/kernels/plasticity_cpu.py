@@ -22,10 +22,11 @@ call does, in this order:
    sparse, and so is the work:
 
    * post term: ``v[b] = c_post * (a[b] * post[b, i])`` for the samples with
-     ``post[b, i] != 0``; rows of neurons that did not fire get none. With up to
-     two such samples and column blocks (below) it rides along with the blocks'
-     pass, ``target[i, j] += (M_post[i, j] *) Σ_b v[b] x_pre[b, j]``; otherwise
-     one vectorized pass per sample, ``target[i, :] += (v[b] * M_post[i, :]) * x_pre[b, :]``.
+     ``post[b, i] != 0``; rows of neurons that did not fire get none. With column
+     blocks (below), the first two such samples ride along with the blocks'
+     pass, ``target[i, j] += (M_post[i, j] *) Σ_b v[b] x_pre[b, j]``; any others
+     (all of them without blocks) get one vectorized pass per sample,
+     ``target[i, :] += (v[b] * M_post[i, :]) * x_pre[b, :]``.
    * pre term, with ``u[b] = c_pre * (a[b] * x_post[b, i])``: only the columns
      ``j`` with ``pre[b, j] != 0`` change, in one of two ways, picked per call
      from the number of entries of ``pre`` and the work of the second way:
@@ -180,24 +181,13 @@ if NUMBA_AVAILABLE:
         hit = builder.icmp_unsigned("<", index, ir.Constant(vi, [lanes] * lanes))
         return builder.select(hit, r, ir.Constant(table.type, None))
 
-    def _row_values(builder, x_post, coeff, c_pre, i, n_out, chunk0, count, lanes):  # pragma: no cover
-        """The ``lanes`` scalars of row ``i``'s table, for the samples ``b = chunk0 + s``::
-
-            u[s] = c_pre * (coeff[b] * x_post[b * n_out + i])     (s < count, else 0)
-
-        (``b`` is clamped to the chunk's last sample, so every load stays inside the arrays.)"""
-        intp = i.type
-        last = builder.sub(count, intp(1))
-        values = []
-        for s in range(lanes):
-            k = intp(s)
-            valid = builder.icmp_signed("<", k, count)
-            b = builder.add(chunk0, builder.select(valid, k, last))
-            x = builder.load(builder.gep(x_post, [builder.add(builder.mul(b, n_out), i)]))
-            a = builder.load(builder.gep(coeff, [b]))
-            u = builder.fmul(c_pre, builder.fmul(a, x))
-            values.append(builder.select(valid, u, ir.Constant(u.type, None)))
-        return values
+    def _row_values(builder, u_tab, u_off, u_stride, lanes):  # pragma: no cover - compiled
+        """The ``lanes`` scalars ``u[s] = u_tab[u_off + s * u_stride]`` of one row's table (each
+        feeds one broadcast, so it compiles to a broadcast load)."""
+        return [
+            builder.load(builder.gep(u_tab, [builder.add(u_off, builder.mul(u_off.type(s), u_stride))]))
+            for s in range(lanes)
+        ]
 
     def _group_bits(lanes: int) -> int:
         """Samples per group table: ``log2(lanes)`` (a group's bits index one lane of a register)."""
@@ -253,19 +243,18 @@ if NUMBA_AVAILABLE:
 
     @intrinsic
     def _row_pass(
-        typingctx, t, row, mod_pre, mod_post, mult, x_post, coeff, c_pre, i, n_out, chunk0, n_chunk, idx,
-        off, stride, blocks, blocks_off, n_main, tail_col0, tail_first, val, scaled, x_pre, n_x, b0, v0, b1,
-        v1, n_post,
+        typingctx, t, row, mod_pre, mod_post, mult, u_tab, u_off, u_stride, idx, off, stride, blocks,
+        blocks_off, n_main, tail_col0, tail_first, val, scaled, x_pre, n_x, b0, v0, b1, v1, n_post,
     ):  # fmt: skip  # pragma: no cover - compiled
         """One pass over the blocks of ``L = lanes`` columns of one row of ``t``, in place.
 
         Blocks: ``q < n_main`` at columns ``col = q * L``, and, if ``tail_col0 >= 0``, one more at
         ``col = tail_col0`` whose lanes ``k < tail_first`` keep their value (a last block shifted
         left to end at the end of the row; its layers are ``blocks[blocks_off + n_main]``). The
-        row's table holds the samples ``b = chunk0 + s``, ``s < n_chunk``, each read as a scalar
-        (``x_post`` ``[B, n_out]`` flat)::
+        row's table ``u[s]``, ``s < L``, is read as scalars from a tile of precomputed values
+        (:func:`_update_rows`: ``c_pre * (a[b] * x_post[b, i])``, zero past the last sample)::
 
-            u[s] = c_pre * (coeff[b] * x_post[b * n_out + i])        (0 for s >= n_chunk)
+            u[s] = u_tab[u_off + s * u_stride]
 
         At the columns ``j = col + k`` of a block with ``layers = blocks[blocks_off + q]``, with
         ``scaled`` (``o_l = off + l * stride + j``; ``idx[o_l] = L`` means no term)::
@@ -285,22 +274,19 @@ if NUMBA_AVAILABLE:
 
         (``mod_*`` only with ``mult``). Each lookup is one variable permute of a table in one
         vector register. With ``scaled``, blocks without layers are skipped when ``n_post = 0``;
-        the whole row is skipped when ``u = 0`` and ``n_post = 0``. ``t``, ``mod_*``, ``x_post``,
-        ``coeff``, ``val``, ``x_pre``: 1-D
-        C-contiguous arrays of one float dtype; ``idx`` int32; ``blocks`` int64. ``mult``,
-        ``scaled`` and ``n_post`` (0, 1 or 2) pick one of twelve loops, each with no test of them
-        inside.
+        the whole row is skipped when ``u = 0`` and ``n_post = 0``. ``t``, ``mod_*``, ``u_tab``,
+        ``val``, ``x_pre``: 1-D C-contiguous arrays of one float dtype; ``idx`` int32; ``blocks``
+        int64. ``mult``, ``scaled`` and ``n_post`` (0, 1 or 2) pick one of twelve loops, each with no
+        test of them inside.
         """
-        names = "t row mod_pre mod_post mult x_post coeff c_pre i n_out chunk0 n_chunk idx off stride blocks"
-        names = [*names.split(), *"blocks_off n_main tail_col0 tail_first val scaled x_pre n_x".split()]
-        names += "b0 v0 b1 v1 n_post".split()
+        names = "t row mod_pre mod_post mult u_tab u_off u_stride idx off stride blocks blocks_off n_main"
+        names = [*names.split(), *"tail_col0 tail_first val scaled x_pre n_x b0 v0 b1 v1 n_post".split()]
         sig = types.void(
-            t, row, mod_pre, mod_post, mult, x_post, coeff, c_pre, i, n_out, chunk0, n_chunk, idx, off,
-            stride, blocks, blocks_off, n_main, tail_col0, tail_first, val, scaled, x_pre, n_x, b0, v0, b1,
-            v1, n_post,
+            t, row, mod_pre, mod_post, mult, u_tab, u_off, u_stride, idx, off, stride, blocks, blocks_off,
+            n_main, tail_col0, tail_first, val, scaled, x_pre, n_x, b0, v0, b1, v1, n_post,
         )  # fmt: skip
         ty = dict(zip(names, sig.args))
-        floats = [t, mod_pre, mod_post, x_post, coeff, val, x_pre]
+        floats = [t, mod_pre, mod_post, u_tab, val, x_pre]
         arrays = (*floats, idx, blocks)
         if not all(isinstance(a, types.Array) and a.ndim == 1 and a.layout == "C" for a in arrays):
             return None
@@ -310,7 +296,7 @@ if NUMBA_AVAILABLE:
             return None
         if not (isinstance(mult, types.Boolean) and isinstance(scaled, types.Boolean)):
             return None
-        if not all(isinstance(v, types.Float) for v in (c_pre, v0, v1)):
+        if not all(isinstance(v, types.Float) for v in (v0, v1)):
             return None
 
         def codegen(context, builder, signature, args):
@@ -337,10 +323,7 @@ if NUMBA_AVAILABLE:
             def vec(base, offset, vt=vf, al=align):
                 return builder.load(builder.bitcast(builder.gep(base, [offset]), vt.as_pointer()), align=al)
 
-            values = _row_values(
-                builder, ptr["x_post"], ptr["coeff"], num["c_pre"], num["i"], num["n_out"], num["chunk0"],
-                num["n_chunk"], lanes,
-            )  # fmt: skip
+            values = _row_values(builder, ptr["u_tab"], num["u_off"], num["u_stride"], lanes)
             table_v = ir.Constant(vf, ir.Undefined)  # u as one vector (for the layered lookups)
             for s, value in enumerate(values):
                 table_v = builder.insert_element(table_v, value, ir.IntType(32)(s))
@@ -471,6 +454,13 @@ if NUMBA_AVAILABLE:
 
         return x(x), codegen
 
+    @njit(cache=True)
+    def _aligned_zeros(n):  # pragma: no cover - compiled
+        """``n`` int32 zeros starting at a multiple of 64 bytes (one cache line per block of masks)."""
+        buf = np.zeros(n + 16, np.int32)
+        skip = (-(buf.ctypes.data >> 2)) & 15
+        return buf[skip : skip + n]
+
     @njit(cache=True, fastmath=False)
     def _pre_entries(pre, lanes):  # pragma: no cover - compiled
         """The nonzero entries of ``pre`` ``[B, n_in]``, arranged for the pre term of the row passes.
@@ -493,18 +483,21 @@ if NUMBA_AVAILABLE:
         stride = max(n_in, lanes)
         n_full = n_in // lanes
         n_blocks = n_full + (1 if n_in % lanes else 0)
-        masks = np.zeros((n_chunks, stride), np.int32)
+        masks = _aligned_zeros(n_chunks * stride).reshape(n_chunks, stride)
         col_ptr = np.zeros(B + 1, np.int64)
         odd = 0
         for b in range(B):
             c = b // lanes
             bit = np.int32(1 << (b - c * lanes))
-            n_b = 0
+            spikes, mask = pre[b], masks[c]  # views: the loop vectorizes
+            n_b = np.int32(0)
+            odd_b = np.int32(0)
             for j in range(n_in):
-                v = pre[b, j]
-                masks[c, j] |= bit if v != 0 else np.int32(0)
-                odd += np.int32((v != 0) & (v != 1))
-                n_b += np.int64(v != 0)
+                v = spikes[j]
+                mask[j] |= bit if v != 0 else np.int32(0)
+                odd_b += np.int32((v != 0) & (v != 1))
+                n_b += np.int32(v != 0)
+            odd += odd_b
             col_ptr[b + 1] = col_ptr[b] + n_b
         binary = odd == 0
         layer_ptr = np.zeros(n_chunks + 1, np.int64)
@@ -613,9 +606,10 @@ if NUMBA_AVAILABLE:
         The arrays from :func:`_pre_entries` give the pre term. With per-sample column lists,
         row ``i`` gets one pass per sample with ``post[b, i] != 0`` and the listed entries. With
         column blocks, each row gets one :func:`_row_pass` per chunk with entries (it reads the
-        row's lookup table ``c_pre * (a[b] * x_post[b, i])`` and stops there if it is zero); up to
-        two post samples go into the pass of the first chunk (when ``M_post`` and ``M_pre`` are
-        both arrays or both constants), more get passes of their own. With ``n_in % lanes != 0`` the
+        row's lookup table ``c_pre * (a[b] * x_post[b, i])``, computed for a tile of rows at a time,
+        and stops there if it is zero); the first two post samples go into the pass of the first
+        chunk (when ``M_post`` and ``M_pre`` are both arrays or both constants), any others get
+        passes of their own. With ``n_in % lanes != 0`` the
         last block is shifted left to end at ``n_in`` (its first lanes, which belong to the block
         before it, keep their values); a row shorter than one block goes through a copy padded to
         one block. The snapshot of a row follows its update.
@@ -627,7 +621,7 @@ if NUMBA_AVAILABLE:
         n_full = n_in // lanes
         stride = max(n_in, lanes)
         dtype = target.dtype
-        flat_t, flat_xp, flat_xq = target.reshape(-1), x_pre.reshape(-1), x_post.reshape(-1)
+        flat_t, flat_xp = target.reshape(-1), x_pre.reshape(-1)
         flat_mp, flat_mq = mod_post.reshape(-1), mod_pre.reshape(-1)
         flat_blocks = blocks.reshape(-1)
         blocked = not scatter
@@ -642,20 +636,27 @@ if NUMBA_AVAILABLE:
         fusable = blocked and not short and n_chunks > 0 and mult_post == mult_pre
         n_snap_cols = snap_cols.shape[0]
         scaled = not binary
-        n_out = x_post.shape[1]
         # Per tile of rows: first the bit masks of the rows' post samples (a loop over the samples
         # that vectorizes), then the rows' updates.
         masked = c_post != 0 and 0 < B <= _MASK_SAMPLES
         post_mask = np.zeros(_ROW_TILE, np.int64)
+        # The tables of a tile's rows, for the column blocks (one vectorized loop per sample; samples
+        # past B stay 0): u_tab[b * _ROW_TILE + r] = c_pre * (a[b] * x_post[b, t0 + r]).
+        u_tab = np.zeros(n_chunks * lanes * _ROW_TILE if blocked else 0, dtype)
         for t0 in range(lo, hi, _ROW_TILE):
             nt = min(_ROW_TILE, hi - t0)
             if masked:
                 for r in range(nt):
                     post_mask[r] = 0
                 for b in range(B):
-                    bit = np.int64(1) << b
+                    bit, spikes = np.int64(1) << b, post[b, t0 : t0 + nt]  # a view: contiguous loads
                     for r in range(nt):
-                        post_mask[r] |= bit if post[b, t0 + r] != 0 else np.int64(0)
+                        post_mask[r] |= bit if spikes[r] != 0 else np.int64(0)
+            if blocked:
+                for b in range(B):
+                    ab, xs, us = coeff[b], x_post[b, t0 : t0 + nt], u_tab[b * _ROW_TILE : (b + 1) * _ROW_TILE]
+                    for r in range(nt):
+                        us[r] = c_pre * (ab * xs[r])
             for r in range(nt):
                 i = t0 + r
                 n_post = 0
@@ -681,10 +682,11 @@ if NUMBA_AVAILABLE:
                             post_b[n_post] = b
                             post_v[n_post] = c_post * (coeff[b] * v)
                             n_post += 1
-                # up to two post samples ride along with the pass of the first chunk
-                fuse = n_post <= 2 and fusable
-                if not fuse:
-                    for s in range(n_post):
+                # the first two post samples ride along with the pass of the first chunk, the others
+                # (and all of them where the passes cannot take them) get passes of their own
+                n_fused = min(n_post, 2) if fusable else 0
+                if n_post > n_fused:
+                    for s in range(n_fused, n_post):
                         b, cb = post_b[s], post_v[s]
                         if mult_post:
                             for j in range(n_in):
@@ -714,28 +716,27 @@ if NUMBA_AVAILABLE:
                                 target[i, cols[p]] -= ub * col_val[p]
                 else:
                     for c in range(n_chunks):
-                        n_post_c = n_post if fuse and c == 0 else 0
+                        n_post_c = n_fused if c == 0 else 0
                         if layer_ptr[c + 1] == layer_ptr[c] and n_post_c == 0:
                             continue
                         off = (layer_ptr[c] if scaled else c) * stride
-                        chunk0, n_chunk = c * lanes, min(lanes, B - c * lanes)
+                        u_off = c * lanes * _ROW_TILE + r
                         if short:
                             for j in range(n_in):
                                 t_pad[j] = target[i, j]
                                 mq_pad[j] = mod_pre[i, j] if mult_pre else t_pad[j]
                             _row_pass(
-                                t_pad, 0, mq_pad, mq_pad, mult_pre, flat_xq, coeff, c_pre, i, n_out, chunk0,
-                                n_chunk, idx, off, stride, flat_blocks, c * n_blocks, 1, -1, 0, val, scaled,
-                                flat_xp, n_in, 0, zero, 0, zero, 0,
+                                t_pad, 0, mq_pad, mq_pad, mult_pre, u_tab, u_off, _ROW_TILE, idx, off, stride,
+                                flat_blocks, c * n_blocks, 1, -1, 0, val, scaled, flat_xp, n_in, 0, zero, 0,
+                                zero, 0,
                             )  # fmt: skip
                             for j in range(n_in):
                                 target[i, j] = t_pad[j]
                         else:
                             _row_pass(
-                                flat_t, i * n_in, flat_mq, flat_mp, mult_pre, flat_xq, coeff, c_pre, i, n_out,
-                                chunk0, n_chunk, idx, off, stride, flat_blocks, c * n_blocks, n_full,
-                                tail_col0, tail_first, val, scaled, flat_xp, n_in, post_b[0], post_v[0],
-                                post_b[1], post_v[1], n_post_c,
+                                flat_t, i * n_in, flat_mq, flat_mp, mult_pre, u_tab, u_off, _ROW_TILE, idx,
+                                off, stride, flat_blocks, c * n_blocks, n_full, tail_col0, tail_first, val,
+                                scaled, flat_xp, n_in, post_b[0], post_v[0], post_b[1], post_v[1], n_post_c,
                             )  # fmt: skip
                 if do_snap:  # right after the row's update, which just read the row of f(W)
                     if snap_rows[i]:
