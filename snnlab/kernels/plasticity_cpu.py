@@ -31,13 +31,14 @@ call does, in this order:
      ``j`` with ``pre[b, j] != 0`` change, in one of two ways, picked per call
      from the number of entries of ``pre`` and the work of the second way:
 
-     - few entries (e.g. batch 1): per-sample column lists,
+     - few entries (e.g. batch 1), or rows shorter than one block: per-sample
+       column lists,
        ``target[i, j] -= (M_pre[i, j] *) u[b] (* pre[b, j])`` for every listed
        ``(b, j)`` with ``u[b] != 0``;
      - many entries (e.g. batch 16): blocks of ``L`` columns (one vector register,
        e.g. 16 float32 with AVX-512), samples in chunks of ``L``; per row and
-       chunk, the ``u[b]`` form a table of ``L`` values (read from ``x_post`` as
-       scalars) and a block's ``d`` comes from variable permutes (table lookups
+       chunk, the ``u[b]`` form a table of ``L`` values (computed for a tile of
+       rows at a time, read as scalars) and a block's ``d`` comes from variable permutes (table lookups
        for all ``L`` columns at once)::
 
            d[j] = Σ_{b: pre[b, j] != 0} u[b] (* pre[b, j])
@@ -469,8 +470,9 @@ if NUMBA_AVAILABLE:
         ``blocks[c, q]``: the most entries of chunk ``c`` in one column of block ``q``: columns
         ``q * lanes + k`` for the ``n_in // lanes`` full blocks, then, if ``n_in % lanes``, the last
         ``min(lanes, n_in)`` columns. ``binary``: every nonzero value is 1 (else the values are
-        kept next to the indices). With few entries for the blocks they touch (``scatter``), the
-        entries are lists per sample: ``cols[col_ptr[b]:col_ptr[b + 1]]`` (and ``col_val``).
+        kept next to the indices). With few entries for the blocks they touch, or with rows shorter
+        than one block (``scatter``), the entries are lists per sample:
+        ``cols[col_ptr[b]:col_ptr[b + 1]]`` (and ``col_val``).
         Otherwise, with ``stride = max(n_in, lanes)``, a bit mask per column and chunk (bit ``k``:
         ``pre[b, j] != 0``): ``binary``: ``idx[c * stride + j]`` is that mask (no ``val``); else
         layers of sample indices per chunk: for column ``j`` and layer ``l``,
@@ -513,7 +515,7 @@ if NUMBA_AVAILABLE:
                 top = max(top, m)
             layer_ptr[c + 1] = layer_ptr[c] + top
         no_idx, no_val = np.zeros(0, np.int32), np.zeros(0, pre.dtype)
-        if col_ptr[B] <= _SCATTER_RATIO * blocks.sum():  # per-sample lists
+        if n_in < lanes or col_ptr[B] <= _SCATTER_RATIO * blocks.sum():  # per-sample lists
             cols = np.empty(col_ptr[B], np.uint32)
             col_val = np.empty(0 if binary else col_ptr[B], pre.dtype)
             p = 0
@@ -611,8 +613,7 @@ if NUMBA_AVAILABLE:
         chunk (when ``M_post`` and ``M_pre`` are both arrays or both constants), any others get
         passes of their own. With ``n_in % lanes != 0`` the
         last block is shifted left to end at ``n_in`` (its first lanes, which belong to the block
-        before it, keep their values); a row shorter than one block goes through a copy padded to
-        one block. The snapshot of a row follows its update.
+        before it, keep their values). The snapshot of a row follows its update.
         """
         n_in = target.shape[1]
         B = post.shape[0]
@@ -625,15 +626,11 @@ if NUMBA_AVAILABLE:
         flat_mp, flat_mq = mod_post.reshape(-1), mod_pre.reshape(-1)
         flat_blocks = blocks.reshape(-1)
         blocked = not scatter
-        short = n_full == 0  # rows shorter than one block: padded copies
-        pad = lanes if short else 1
-        t_pad, mq_pad = np.zeros(pad, dtype), np.zeros(pad, dtype)
-        tail_col0 = n_in - lanes if n_blocks > n_full and not short else -1  # the shifted last block
+        tail_col0 = n_in - lanes if n_blocks > n_full else -1  # the shifted last block (n_full >= 1)
         tail_first = n_full * lanes - tail_col0
         post_b = np.zeros(max(B, 2), np.int64)
         post_v = np.zeros(max(B, 2), dtype)
-        zero = post_v[0]
-        fusable = blocked and not short and n_chunks > 0 and mult_post == mult_pre
+        fusable = blocked and n_chunks > 0 and mult_post == mult_pre
         n_snap_cols = snap_cols.shape[0]
         scaled = not binary
         # Per tile of rows: first the bit masks of the rows' post samples (a loop over the samples
@@ -721,23 +718,11 @@ if NUMBA_AVAILABLE:
                             continue
                         off = (layer_ptr[c] if scaled else c) * stride
                         u_off = c * lanes * _ROW_TILE + r
-                        if short:
-                            for j in range(n_in):
-                                t_pad[j] = target[i, j]
-                                mq_pad[j] = mod_pre[i, j] if mult_pre else t_pad[j]
-                            _row_pass(
-                                t_pad, 0, mq_pad, mq_pad, mult_pre, u_tab, u_off, _ROW_TILE, idx, off, stride,
-                                flat_blocks, c * n_blocks, 1, -1, 0, val, scaled, flat_xp, n_in, 0, zero, 0,
-                                zero, 0,
-                            )  # fmt: skip
-                            for j in range(n_in):
-                                target[i, j] = t_pad[j]
-                        else:
-                            _row_pass(
-                                flat_t, i * n_in, flat_mq, flat_mp, mult_pre, u_tab, u_off, _ROW_TILE, idx,
-                                off, stride, flat_blocks, c * n_blocks, n_full, tail_col0, tail_first, val,
-                                scaled, flat_xp, n_in, post_b[0], post_v[0], post_b[1], post_v[1], n_post_c,
-                            )  # fmt: skip
+                        _row_pass(
+                            flat_t, i * n_in, flat_mq, flat_mp, mult_pre, u_tab, u_off, _ROW_TILE, idx, off,
+                            stride, flat_blocks, c * n_blocks, n_full, tail_col0, tail_first, val, scaled,
+                            flat_xp, n_in, post_b[0], post_v[0], post_b[1], post_v[1], n_post_c,
+                        )  # fmt: skip
                 if do_snap:  # right after the row's update, which just read the row of f(W)
                     if snap_rows[i]:
                         for j in range(n_in):
