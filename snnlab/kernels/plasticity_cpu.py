@@ -555,9 +555,11 @@ if NUMBA_AVAILABLE:
         return layer_ptr, blocks, idx, val, binary, False, col_ptr, np.zeros(0, np.uint32), no_val
 
     @njit(cache=True, fastmath=False)
-    def _active(post, pre):  # pragma: no cover - compiled
+    def _active(post, pre, wanted):  # pragma: no cover - compiled
         """Output neurons with any ``post[b, i] != 0`` and inputs with any ``pre[b, j] != 0`` (masks),
-        and the indices of those inputs."""
+        and the indices of those inputs (placeholders that nothing reads unless ``wanted``)."""
+        if not wanted:
+            return np.zeros(1, np.bool_), np.zeros(1, np.bool_), np.zeros(0, np.uint32)
         B, n_out = post.shape
         n_in = pre.shape[1]
         rows = np.zeros(n_out, np.bool_)
@@ -774,14 +776,8 @@ if NUMBA_AVAILABLE:
         for b in range(coeff.shape[0]):
             a[b] = coeff[b] * scale
         layer_ptr, blocks, idx, val, binary, scatter, col_ptr, cols, col_val = _pre_entries(pre, lanes)
-        if do_snap:
-            snap_rows, snap_mask, snap_cols = _active(spk_post, spk_pre)
-        else:  # not read
-            snap_rows, snap_mask, snap_cols = (
-                np.zeros(1, np.bool_),
-                np.zeros(1, np.bool_),
-                np.zeros(0, np.uint32),
-            )
+        # (array expressions here would each become a parallel loop, started at every call)
+        snap_rows, snap_mask, snap_cols = _active(spk_post, spk_pre, do_snap)
         dense_snap = 8 * snap_cols.shape[0] >= n_in
         parts = max(min(parts, n_out), 1)
         for part in prange(parts):  # balanced contiguous row ranges, one per thread
