@@ -509,3 +509,28 @@ def test_mstdp_snapshot_copies_exactly_the_touched_positions(batch, n_in, kernel
     touched = post.ne(0).any(0)[:, None] | pre.ne(0).any(0)[None, :]
     torch.testing.assert_close(snap[touched], w[touched], atol=0, rtol=0)
     assert bool((snap[~touched] == 123.0).all())
+
+
+@pytest.mark.parametrize("with_snapshot", [False, True])
+def test_parallel_step_starts_one_parallel_loop(with_snapshot):
+    """The parallel kernel's body holds exactly one parallel loop (the row ranges): numba turns any
+    array expression written there (e.g. ``np.zeros``) into a parallel loop of its own, started,
+    threads and all, at every call."""
+    import numba
+    import numpy as np
+
+    compiled = numba.njit(parallel=True)(K._fused_step.py_func)  # a fresh compile, with diagnostics
+    f32, n_out, n_in, batch = np.float32, 3, 40, 2
+    target, weight, snap = (np.zeros((n_out, n_in), f32) for _ in range(3))
+    spk_pre, x_pre, new_pre = (np.zeros((batch, n_in), f32) for _ in range(3))
+    spk_post, x_post, new_post = (np.zeros((batch, n_out), f32) for _ in range(3))
+    spk_pre[0, 5] = spk_post[0, 2] = 1
+    dummy = np.zeros((1, 1), f32)
+    compiled(
+        target, np.ones(batch, f32), f32(0.1), spk_post, new_pre, new_post, spk_pre, dummy, dummy, f32(1),
+        f32(0.5), False, False, spk_pre, spk_post, x_pre, x_post, new_pre, new_post, f32(20), f32(20), True,
+        snap, weight, with_snapshot, 2,
+    )  # fmt: skip
+    diagnostics = compiled.overloads[compiled.signatures[0]].metadata["parfor_diagnostics"]
+    assert len(diagnostics.initial_parfors) == 1
+    assert target[2, 5] == np.float32(0.1) * (1 - 0.5)  # it ran the update: 0.1 * (1 * 1 - 0.5 * 1 * 1)
