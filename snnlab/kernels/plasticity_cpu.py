@@ -38,8 +38,8 @@ call does, in this order:
      - many entries (e.g. batch 16): blocks of ``L`` columns (one vector register,
        e.g. 16 float32 with AVX-512), samples in chunks of ``L``; per row and
        chunk, the ``u[b]`` form a table of ``L`` values (computed for a tile of
-       rows at a time, read as scalars) and a block's ``d`` comes from variable permutes (table lookups
-       for all ``L`` columns at once)::
+       rows at a time, read as scalars) and a block's ``d`` comes from variable
+       permutes (table lookups for all ``L`` columns at once)::
 
            d[j] = Σ_{b: pre[b, j] != 0} u[b] (* pre[b, j])
            target[i, j] -= (M_pre[i, j] *) d[j]        where d[j] != 0
@@ -613,9 +613,9 @@ if NUMBA_AVAILABLE:
         row's lookup table ``c_pre * (a[b] * x_post[b, i])``, computed for a tile of rows at a time,
         and stops there if it is zero); the first two post samples go into the pass of the first
         chunk (when ``M_post`` and ``M_pre`` are both arrays or both constants), any others get
-        passes of their own. With ``n_in % lanes != 0`` the
-        last block is shifted left to end at ``n_in`` (its first lanes, which belong to the block
-        before it, keep their values). The snapshot of a row follows its update.
+        passes of their own. With ``n_in % lanes != 0`` the last block is shifted left to end at
+        ``n_in`` (its first lanes, which belong to the block before it, keep their values). The
+        snapshot of a row follows its update.
         """
         n_in = target.shape[1]
         B = post.shape[0]
