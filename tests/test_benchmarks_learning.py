@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import json
 import math
+import platform
+import shutil
+import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -51,3 +55,19 @@ def test_learning_step_benchmark_quick_is_well_formed(tmp_path, capsys):
 def test_learning_step_benchmark_rejects_bad_threads(tmp_path):
     with pytest.raises(SystemExit):
         learning_step.main(["--quick", "--threads", "0", "--out", str(tmp_path / "x.json")])
+
+
+CEILING = Path(__file__).resolve().parents[1] / "benchmarks" / "ceiling" / "stdp_batch_lookup.c"
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc is not installed")
+def test_c_ceiling_program_compiles_without_warnings(tmp_path):
+    """The C ceiling of the batch lookups builds (AVX-512 code, so it compiles on any x86-64 gcc; it is
+    run by hand, on a machine with AVX-512, as its header says)."""
+    if platform.machine() not in ("x86_64", "AMD64"):
+        pytest.skip("x86-64 intrinsics")
+    exe = tmp_path / "lookup"
+    cmd = ["gcc", "-O2", "-mavx512f", "-fopenmp", "-Wall", "-Wextra", "-Werror", str(CEILING), "-o", str(exe)]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert exe.is_file()

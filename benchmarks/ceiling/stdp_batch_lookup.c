@@ -13,6 +13,10 @@
  *   codes    the same, with the four nibble codes stored per column (loads in place of shifts)
  *   layers3  three layers of per-column sample indices, each looked up with a two-table permute
  *            (vpermt2ps; index 16 selects zero); exact only for columns with at most 3 spikes
+ *   rows     the whole row work of the kernel's batch pass: nibble lookups with each row's four
+ *            tables built in registers from its 16 values u[b, i], plus the post term (batch 16
+ *            post spikes at rate 0.05: the first two samples of a row ride along with its pass,
+ *            t += v0 * x_pre[b0] + v1 * x_pre[b1], any others get a pass of their own first)
  *
  * Build and run (x86-64 with AVX-512F, gcc; T threads):
  *
@@ -38,6 +42,9 @@ static float *groups;     /* [N, 4, 16] per-row subset tables */
 static int32_t *mask;     /* [N] 16-bit sample mask per column */
 static int32_t *code[4];  /* [N] the mask's nibbles */
 static int32_t *layer[LAYERS]; /* [N] per-column sample indices (16: none) */
+static float *x_pre;      /* [16, N] pre traces */
+static int n_post[N];     /* post samples of each row */
+static int post_b[N][16]; /* their sample indices */
 
 static double now(void) {
     struct timespec ts;
@@ -104,6 +111,68 @@ static void layers_pass(void) {
     }
 }
 
+/* T_k[code] = sum of u[4k + m] over the set bits m of code, from the row's values in one register */
+static inline void row_tables(const __m512 v, __m512 *tables) {
+    for (int k = 0; k < 4; k++) {
+        __m512 acc = _mm512_setzero_ps();
+        for (int m = 0; m < 4; m++) {
+            __mmask16 bits = 0;
+            for (int c = 0; c < 16; c++)
+                if (c >> m & 1) bits |= (__mmask16)(1 << c);
+            const __m512 lane = _mm512_permutexvar_ps(_mm512_set1_epi32(4 * k + m), v);
+            acc = _mm512_mask_add_ps(acc, bits, acc, lane);
+        }
+        tables[k] = acc;
+    }
+}
+
+static inline __m512 lookup(const __m512 *tables, const int o) {
+    const __m512i m = _mm512_loadu_si512(mask + o);
+    const __m512 a = _mm512_add_ps(_mm512_permutexvar_ps(m, tables[0]),
+                                   _mm512_permutexvar_ps(_mm512_srli_epi32(m, 4), tables[1]));
+    const __m512 b = _mm512_add_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(m, 8), tables[2]),
+                                   _mm512_permutexvar_ps(_mm512_srli_epi32(m, 12), tables[3]));
+    return _mm512_add_ps(a, b);
+}
+
+static void rows_pass(void) {
+    const __m512 v0 = _mm512_set1_ps(0.5f), v1 = _mm512_set1_ps(0.25f);
+#pragma omp parallel for schedule(static)
+    for (int i = 0; i < N; i++) {
+        float *row = t + (size_t)i * N;
+        const int n = n_post[i];
+        for (int s = 2; s < n; s++) { /* samples beyond the first two: a pass each */
+            const float *x = x_pre + (size_t)post_b[i][s] * N;
+            for (int q = 0; q < BLOCKS; q++)
+                _mm512_storeu_ps(row + 16 * q, _mm512_fmadd_ps(v0, _mm512_loadu_ps(x + 16 * q),
+                                                               _mm512_loadu_ps(row + 16 * q)));
+        }
+        __m512 tables[4];
+        row_tables(_mm512_loadu_ps(u + (size_t)i * 16), tables);
+        const float *x0 = x_pre + (size_t)post_b[i][0] * N, *x1 = x_pre + (size_t)post_b[i][1] * N;
+        if (n == 0) {
+            for (int q = 0; q < BLOCKS; q++) {
+                const int o = 16 * q;
+                _mm512_storeu_ps(row + o, _mm512_sub_ps(_mm512_loadu_ps(row + o), lookup(tables, o)));
+            }
+        } else if (n == 1) {
+            for (int q = 0; q < BLOCKS; q++) {
+                const int o = 16 * q;
+                const __m512 cur = _mm512_add_ps(_mm512_loadu_ps(row + o), _mm512_mul_ps(v0, _mm512_loadu_ps(x0 + o)));
+                _mm512_storeu_ps(row + o, _mm512_sub_ps(cur, lookup(tables, o)));
+            }
+        } else {
+            for (int q = 0; q < BLOCKS; q++) {
+                const int o = 16 * q;
+                const __m512 p = _mm512_add_ps(_mm512_mul_ps(v0, _mm512_loadu_ps(x0 + o)),
+                                               _mm512_mul_ps(v1, _mm512_loadu_ps(x1 + o)));
+                const __m512 cur = _mm512_add_ps(_mm512_loadu_ps(row + o), p);
+                _mm512_storeu_ps(row + o, _mm512_sub_ps(cur, lookup(tables, o)));
+            }
+        }
+    }
+}
+
 static int by_value(const void *a, const void *b) {
     const double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
@@ -133,6 +202,14 @@ int main(void) {
     mask = aligned_alloc(64, sizeof(int32_t) * 1024);
     for (int k = 0; k < 4; k++) code[k] = aligned_alloc(64, sizeof(int32_t) * 1024);
     for (int l = 0; l < LAYERS; l++) layer[l] = aligned_alloc(64, sizeof(int32_t) * 1024);
+    x_pre = aligned_alloc(64, sizeof(float) * 16 * N);
+    for (int k = 0; k < 16 * N; k++) x_pre[k] = rand() / (float)RAND_MAX;
+    for (int i = 0; i < N; i++) {
+        n_post[i] = 0;
+        for (int b = 0; b < 16; b++)
+            if (rand() % 20 == 0) post_b[i][n_post[i]++] = b;
+        for (int s = n_post[i]; s < 16; s++) post_b[i][s] = 0;
+    }
     for (size_t k = 0; k < (size_t)N * N; k++) t[k] = 0.0f;
     for (int k = 0; k < N * 16; k++) u[k] = rand() / (float)RAND_MAX;
     for (int i = 0; i < N; i++)
@@ -156,9 +233,9 @@ int main(void) {
     }
     const double bound_bytes = 8.0 * N * N;
     printf("threads %d, %d x %d float32, batch 16, spike rate 0.05\n", omp_get_max_threads(), N, N);
-    const char *names[] = {"floor", "nibble", "codes", "layers3"};
-    void (*passes[])(void) = {floor_pass, nibble_pass, codes_pass, layers_pass};
-    for (int v = 0; v < 4; v++) {
+    const char *names[] = {"floor", "nibble", "codes", "layers3", "rows"};
+    void (*passes[])(void) = {floor_pass, nibble_pass, codes_pass, layers_pass, rows_pass};
+    for (int v = 0; v < 5; v++) {
         const double us = median_us(passes[v]);
         printf("%-8s %7.1f us  (%.1f GB/s of weight read + write)\n", names[v], us, bound_bytes / us * 1e-3);
     }
