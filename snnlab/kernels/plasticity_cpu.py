@@ -767,7 +767,13 @@ if NUMBA_AVAILABLE:
         do_snap,
         parts,
     ):  # pragma: no cover - compiled
-        """The trace step, the update with ``a[b] = coeff[b] * scale`` and the snapshot (module docstring)."""
+        """The trace step, the update with ``a[b] = coeff[b] * scale`` and the snapshot (module docstring).
+
+        The numbers (``scale``, ``c_*``, ``p_*``) may come as Python floats: they are rounded to the
+        arrays' dtype here, as ``dtype.type(x)`` would round them."""
+        scale = target.dtype.type(scale)
+        c_post, c_pre = target.dtype.type(c_post), target.dtype.type(c_pre)
+        p_pre, p_post = target.dtype.type(p_pre), target.dtype.type(p_post)
         _trace_step(old_pre, spk_pre, new_pre, p_pre, euler)
         _trace_step(old_post, spk_post, new_post, p_post, euler)
         n_out, n_in = target.shape
@@ -866,8 +872,7 @@ def fused_step(
     (``G = c``) or an ``[n_out, n_in]`` array (``G = M``). ``p_pre`` / ``p_post``: ``tau``
     (``euler``) or ``exp(-1 / tau)``. The new traces ``[B, n_in]`` / ``[B, n_out]`` are new arrays.
     """
-    scalar = target.dtype.type
-    dummy = _dummy(scalar)
+    dummy = _dummy(target.dtype.type)
     new_pre, new_post = np.empty_like(s_pre), np.empty_like(s_post)
     if factors is None:
         factors = (s_post, new_pre, new_post, s_pre)
@@ -882,9 +887,8 @@ def fused_step(
     else:
         kernel, parts = _fused_step_serial, 1
     kernel(
-        target, coeff, scalar(scale), *factors, mod_post, mod_pre, scalar(c_post), scalar(c_pre),
-        mult_post, mult_pre, s_pre, s_post, x_pre, x_post, new_pre, new_post, scalar(p_pre), scalar(p_post),
-        euler, snap, weight, snapshot is not None, parts,
+        target, coeff, scale, *factors, mod_post, mod_pre, c_post, c_pre, mult_post, mult_pre, s_pre, s_post,
+        x_pre, x_post, new_pre, new_post, p_pre, p_post, euler, snap, weight, snapshot is not None, parts,
     )  # fmt: skip
     return new_pre, new_post
 

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import torch
@@ -198,16 +198,22 @@ class _MonitoredLearner(MemoryModule):
         """Pop the recorded ``(in_spike, out_spike)`` pairs, oldest first."""
         ins, outs = self.in_spike_monitor.records, self.out_spike_monitor.records
         n = min(len(ins), len(outs))
+        if n == 1 and len(ins) == 1 and len(outs) == 1:  # the usual step: one record each
+            return [(_first(ins.pop()), _first(outs.pop()))]
         return [(_first(ins.pop(0)), _first(outs.pop(0))) for _ in range(n)]
 
-    def _time_steps(self, records: list[tuple[torch.Tensor, torch.Tensor]]) -> Iterator[tuple[Any, Any]]:
-        """Yield one ``(in_spike, out_spike)`` per time step (``'m'`` records are unbound along T)."""
-        if self.step_mode not in ("s", "m"):
+    def _time_steps(self, records: list[tuple[torch.Tensor, torch.Tensor]]) -> Iterable[tuple[Any, Any]]:
+        """One ``(in_spike, out_spike)`` per time step (``'m'`` records are unbound along T)."""
+        if self.step_mode == "s":  # each record is one time step
+            return records
+        if self.step_mode != "m":
             raise ValueError(f"step_mode must be 's' or 'm', got {self.step_mode!r}")
+        return self._unbound_steps(records)
+
+    @staticmethod
+    def _unbound_steps(records: list[tuple[torch.Tensor, torch.Tensor]]) -> Iterator[tuple[Any, Any]]:
+        """The time steps of ``'m'`` records ``[T, N, ...]``, in order."""
         for x, y in records:
-            if self.step_mode == "s":
-                yield x, y
-                continue
             if x.dim() < 2 or y.dim() < 2 or x.shape[0] != y.shape[0]:
                 raise ValueError(
                     f"in step_mode 'm' records must be [T, N, ...] with the same T, got in_spike "
