@@ -273,9 +273,10 @@ if NUMBA_AVAILABLE:
             t[row + j] += (mod_post[row + j] *) p[k]                        if n_post > 0
             t[row + j] -= (mod_pre[row + j] *) d[k]                         where d[k] != 0
 
-        (``mod_*`` only with ``mult``). Each lookup is one variable permute of a table in one
-        vector register. With ``scaled``, blocks without layers are skipped when ``n_post = 0``;
-        the whole row is skipped when ``u = 0`` and ``n_post = 0``. ``t``, ``mod_*``, ``u_tab``,
+        (``mod_*`` only with ``mult``; a product that feeds a sum is fused with it, ``fma``: one
+        rounding). Each lookup is one variable permute of a table in one vector register. With
+        ``scaled``, blocks without layers are skipped when ``n_post = 0``; the whole row is skipped
+        when ``u = 0`` and ``n_post = 0``. ``t``, ``mod_*``, ``u_tab``,
         ``val``, ``x_pre``: 1-D C-contiguous arrays of one float dtype; ``idx`` int32; ``blocks``
         int64. ``mult``, ``scaled`` and ``n_post`` (0, 1 or 2) pick one of twelve loops, each with no
         test of them inside.
@@ -338,6 +339,12 @@ if NUMBA_AVAILABLE:
             x1 = builder.mul(num["b1"], num["n_x"])
             post_v = [_splat(builder, num["v0"], lanes), _splat(builder, num["v1"], lanes)]
 
+            fma_name = f"llvm.fma.v{lanes}f{fty.bitwidth}"
+            fma_fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vf, [vf] * 3), fma_name)
+
+            def fma(a, b, c):  # a * b + c, rounded once
+                return builder.call(fma_fn, [a, b, c])
+
             def block(col, n_layers, mult, scaled, n_post, tail):
                 # a block without entries is skipped only where that saves a row's read and write
                 go = cgutils.true_bit
@@ -360,18 +367,20 @@ if NUMBA_AVAILABLE:
                     old = builder.load(t_ptr, align=align)
                     cur = old
                     if n_post:
-                        p = builder.fmul(post_v[0], vec(ptr["x_pre"], builder.add(x0, col)))
+                        x_0 = vec(ptr["x_pre"], builder.add(x0, col))
                         if n_post == 2:
-                            p = builder.fadd(
-                                p, builder.fmul(post_v[1], vec(ptr["x_pre"], builder.add(x1, col)))
-                            )
-                        cur = builder.fadd(cur, builder.fmul(vec(ptr["mod_post"], pos), p) if mult else p)
-                    step = builder.fmul(vec(ptr["mod_pre"], pos), d) if mult else d
+                            x_1 = vec(ptr["x_pre"], builder.add(x1, col))
+                            p = fma(post_v[1], x_1, builder.fmul(post_v[0], x_0))
+                            cur = fma(vec(ptr["mod_post"], pos), p, cur) if mult else builder.fadd(cur, p)
+                        elif mult:
+                            cur = fma(vec(ptr["mod_post"], pos), builder.fmul(post_v[0], x_0), cur)
+                        else:
+                            cur = fma(post_v[0], x_0, cur)
                     if mult:  # a zero d leaves the value alone even where M is not finite
                         hit = builder.fcmp_unordered("!=", d, zero)
-                        new = builder.select(hit, builder.fsub(cur, step), cur)
+                        new = builder.select(hit, fma(builder.fneg(vec(ptr["mod_pre"], pos)), d, cur), cur)
                     else:  # cur - 0 == cur
-                        new = builder.fsub(cur, step)
+                        new = builder.fsub(cur, d)
                     if tail:
                         new = builder.select(keep, old, new)
                     builder.store(new, t_ptr, align=align)
