@@ -173,8 +173,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         md = (
             "### W4: STDP / mSTDP per-step update (CPU, benchmarks.learning_step)\n\n"
             "ratio = time / bandwidth bound (bytes the update must move / measured copy bandwidth); "
-            "speed-up vs a naive implementation of the same formulas in the same process. "
-            "Peer libraries are not measured for this workload.\n\n" + learning_step.markdown(res)
+            "speed-up vs a naive implementation of the same formulas and vs spikingjelly's "
+            "STDPLearner / MSTDPLearner (timed where its learning module imports and its weight.grad "
+            "equals snnlab's; notes below the table say why not), in the same process.\n\n"
+            + learning_step.markdown(res)
         )
         md += _load_note(res)
         write_results("learning_step", res, header + "\n\n" + md, out_dir)

@@ -44,7 +44,15 @@ Rules: ``stdp`` (:class:`~snnlab.learning.STDPLearner`) and ``mstdp``
 modulation (``f_pre = f_post = 1``: the update is one pass over ``W.grad``) and with the default
 multiplicative modulation (``f(W) = W``, which also reads ``W``). A naive implementation of the
 same formulas (per-step ``[batch, N, N]`` outer products, fresh tensors) runs in the same process
-for the speed-up column. Prints a markdown table and writes JSON to
+for the speed-up column.
+
+Peer (``spikingjelly``, when its ``activation_based.learning`` imports: it needs ``tensorboard``):
+its ``STDPLearner`` / ``MSTDPLearner`` on the same layer, spikes and rewards, with the same
+``f_pre`` / ``f_post``, timed in the same process right after snnlab's learner, once its
+``weight.grad`` after 6 steps of a 48 x 48 layer equals snnlab's (float32, ``rtol = 1e-4``,
+``atol = 1e-6``; otherwise the peer is "not comparable" and not timed). Like the naive version it
+builds ``[batch, N, N]`` tensors, so it is skipped above ``2**28`` bytes of them. ``peer_notes``
+says why a peer was not measured. Prints a markdown table and writes JSON to
 ``benchmarks/results/learning_step.json`` (or ``--out``) and the table next to it (``.md``).
 ``path`` says whether the learners ran the fused CPU kernel (``fused-cpu``) or torch.
 """
@@ -53,11 +61,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.metadata
+import inspect
 import json
 import math
 import platform
 import statistics
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -65,7 +76,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from snnlab.learning import MSTDPLearner, STDPLearner
+from snnlab import learning as _learning
 from snnlab.learning import stdp as _stdp
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "learning_step.json"
@@ -168,25 +179,91 @@ def time_learner(rule: str, f: Callable, n: int, batch: int, repeats: int, warmu
     gen = torch.Generator().manual_seed(0)
     fc = nn.Linear(n, n, bias=False)
     fc.weight.grad = torch.zeros_like(fc.weight)
-    if rule == "stdp":
-        learner = STDPLearner("s", fc, _Null(), 20.0, 20.0, f, f)
-    else:
-        learner = MSTDPLearner("s", batch, fc, _Null(), 20.0, 20.0, f, f)
+    learner = _make_learner(_learning, rule, fc, f, batch)
     pool = _spike_pool(n, batch, 16, gen)
     state = {"k": 0}
 
     def one_step() -> None:
         x, y, r = pool[state["k"] % len(pool)]
         state["k"] += 1
-        learner.in_spike_monitor.records.append(x)  # what the forward hooks record
-        learner.out_spike_monitor.records.append(y)
-        with torch.no_grad():
-            if rule == "stdp":
-                learner.step(on_grad=True)
-            else:
-                learner.step(r, on_grad=True)
+        _learner_step(learner, rule, x, y, r)
 
     return _times(one_step, repeats, warmup)
+
+
+def peer_learning() -> tuple[Any, str | None, str | None]:
+    """``(spikingjelly's activation_based.learning module, its version, None)``, or ``(None, None,
+    why not)``."""
+    try:
+        version = importlib.metadata.version("spikingjelly")
+    except importlib.metadata.PackageNotFoundError:
+        return None, None, "spikingjelly is not installed"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # import-time warnings of the peer
+            from spikingjelly.activation_based import learning
+    except Exception as exc:  # any failure means: not measured, and why
+        return None, version, f"spikingjelly {version}: its learning module did not import ({exc})"
+    return learning, version, None
+
+
+def _make_learner(lib: Any, rule: str, fc: nn.Linear, f: Callable, batch: int) -> Any:
+    """``rule``'s learner of ``lib`` (snnlab.learning or the peer's) on ``fc``, tau 20 / 20."""
+    cls = lib.STDPLearner if rule == "stdp" else lib.MSTDPLearner
+    kwargs: dict[str, Any] = {"step_mode": "s", "synapse": fc, "sn": _Null(), "tau_pre": 20.0}
+    kwargs.update(tau_post=20.0, f_pre=f, f_post=f)
+    if "batch_size" in inspect.signature(cls.__init__).parameters:
+        kwargs["batch_size"] = batch
+    return cls(**kwargs)
+
+
+def _learner_step(learner: Any, rule: str, x: torch.Tensor, y: torch.Tensor, r: torch.Tensor) -> None:
+    learner.in_spike_monitor.records.append(x)  # what the forward hooks record
+    learner.out_spike_monitor.records.append(y)
+    with torch.no_grad():
+        if rule == "stdp":
+            learner.step(on_grad=True)
+        else:
+            learner.step(r, on_grad=True)
+
+
+def check_peer(peer: Any, rule: str, f: Callable, batch: int) -> tuple[bool, float]:
+    """Whether the peer's learner adds the same ``weight.grad`` as snnlab's over 6 steps of a
+    48 x 48 layer (the same spikes and rewards); and the largest difference."""
+    from snnlab import learning as ours
+
+    gen = torch.Generator().manual_seed(1)
+    weight = torch.rand(48, 48, generator=gen)
+    pool = _spike_pool(48, batch, 6, gen)
+    grads = []
+    for lib in (ours, peer):
+        fc = nn.Linear(48, 48, bias=False)
+        with torch.no_grad():
+            fc.weight.copy_(weight)
+        fc.weight.grad = torch.zeros_like(fc.weight)
+        learner = _make_learner(lib, rule, fc, f, batch)
+        for x, y, r in pool:
+            _learner_step(learner, rule, x, y, r)
+        grads.append(fc.weight.grad.clone())
+    diff = float((grads[0] - grads[1]).abs().max())
+    return bool(torch.allclose(grads[0], grads[1], rtol=1e-4, atol=1e-6)), diff
+
+
+def time_peer(peer: Any, rule: str, f: Callable, n: int, batch: int, repeats: int, warmup: int) -> float:
+    """Median seconds of the peer's ``step()``, timed as :func:`time_learner` times snnlab's."""
+    gen = torch.Generator().manual_seed(0)
+    fc = nn.Linear(n, n, bias=False)
+    fc.weight.grad = torch.zeros_like(fc.weight)
+    learner = _make_learner(peer, rule, fc, f, batch)
+    pool = _spike_pool(n, batch, 16, gen)
+    state = {"k": 0}
+
+    def one_step() -> None:
+        x, y, r = pool[state["k"] % len(pool)]
+        state["k"] += 1
+        _learner_step(learner, rule, x, y, r)
+
+    return _median_time(one_step, repeats, warmup)
 
 
 def time_naive(rule: str, f: Callable, n: int, batch: int, repeats: int, warmup: int) -> float:
@@ -226,13 +303,19 @@ def run(
     naive_repeats: int,
     threads: int,
     dram_bytes: int = DRAM_COPY_BYTES,
+    peer: Any = None,
+    peer_notes: list[str] | None = None,
 ) -> list[dict[str, Any]]:
     """Rows of one thread count (set in torch and numba for the whole run).
 
     The W-sized copy is measured right before and right after the timings of every configuration;
     each row's bound uses the median of all W-sized copy measurements of its ``N`` in this run (see
-    the module docstring), ``bandwidth_row_GBps`` the faster of its own two.
+    the module docstring), ``bandwidth_row_GBps`` the faster of its own two. ``peer``: spikingjelly's
+    learning module (:func:`peer_learning`) or ``None``; why a configuration's peer time is missing
+    is appended to ``peer_notes``.
     """
+    notes = peer_notes if peer_notes is not None else []
+    checked: dict[tuple[str, str, int], bool] = {}
     set_threads(threads)
     kernel = getattr(_stdp, "_kernel", None)
     path = "fused-cpu" if kernel is not None and kernel() is not None else "torch"
@@ -257,6 +340,18 @@ def run(
                         if naive_bytes <= 2**28
                         else None
                     )
+                    t_peer = None
+                    if peer is not None and naive_bytes <= 2**28:
+                        key = (rule, mod_name, batch)
+                        if key not in checked:
+                            checked[key], diff = check_peer(peer, rule, f, batch)
+                            if not checked[key]:
+                                notes.append(
+                                    f"spikingjelly {rule} {mod_name} batch {batch}: not comparable "
+                                    f"(weight.grad differs by up to {diff:.3g})"
+                                )
+                        if checked[key]:
+                            t_peer = time_peer(peer, rule, f, n, batch, naive_repeats, warmup=1)
                     rows.append(
                         {
                             "n": n,
@@ -274,6 +369,8 @@ def run(
                             "naive_time_s": t_naive,
                             "speedup_vs_torch_path": t_torch / t,
                             "speedup_vs_naive": (t_naive / t) if t_naive is not None else None,
+                            "spikingjelly_time_s": t_peer,
+                            "speedup_vs_spikingjelly": (t_peer / t) if t_peer is not None else None,
                         }
                     )
     for r in rows:
@@ -298,12 +395,15 @@ def markdown(result: dict[str, Any]) -> str:
     lines = [
         "| N | batch | rule | modulation | threads | time (ms) | min (ms) | bound (ms) | ratio "
         "| ratio (min) | torch path (ms) | torch ratio | W-copy GB/s | W-copy GB/s (row) | DRAM GB/s "
-        "| bound from | naive (ms) | speed-up vs naive |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| bound from | naive (ms) | speed-up vs naive | spikingjelly (ms) | speed-up vs spikingjelly |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in result["rows"]:
         naive = f"{r['naive_time_s'] * 1e3:.3f}" if r["naive_time_s"] is not None else "-"
         speed = f"{r['speedup_vs_naive']:.1f}x" if r["speedup_vs_naive"] is not None else "-"
+        t_sj = r.get("spikingjelly_time_s")
+        sj = f"{t_sj * 1e3:.3f}" if t_sj is not None else "-"
+        sj_speed = f"{r['speedup_vs_spikingjelly']:.1f}x" if t_sj is not None else "-"
         lines.append(
             f"| {r['n']} | {r['batch']} | {r['rule']} | {r['modulation']} | {r['threads']} | "
             f"{r['time_s'] * 1e3:.3f} | {r['time_min_s'] * 1e3:.3f} | {r['bound_s'] * 1e3:.3f} | "
@@ -311,9 +411,10 @@ def markdown(result: dict[str, Any]) -> str:
             f"{r['torch_path_ratio']:.2f} | "
             f"{r['bandwidth_GBps']:.1f} | {r['bandwidth_row_GBps']:.1f} | {r['bandwidth_dram_GBps']:.1f} | "
             f"{r['bound_source']} | "
-            f"{naive} | {speed} |"
+            f"{naive} | {speed} | {sj} | {sj_speed} |"
         )
-    return "\n".join(lines)
+    notes = [f"- {note}" for note in result.get("peer_notes", [])]
+    return "\n".join(lines + (["", *notes] if notes else []))
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -338,9 +439,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     sizes = args.sizes or ([1000] if args.quick else [1000, 4096])
     repeats = args.repeats or (10 if args.quick else 40)
     rows: list[dict[str, Any]] = []
+    peer, peer_version, why_not = peer_learning()
+    peer_notes = [why_not] if why_not else []
     try:
         for k in threads:
-            rows += run(sizes, args.batches, repeats, max(3, repeats // 5), k, args.dram_mib * 2**20)
+            naive_repeats = max(3, repeats // 5)
+            rows += run(
+                sizes, args.batches, repeats, naive_repeats, k, args.dram_mib * 2**20, peer, peer_notes
+            )
     finally:
         set_threads(default)
     result = {
@@ -351,6 +457,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "numba": getattr(_numba(), "__version__", None),
         "threads": threads,
         "default_threads": default,
+        "peers": {"spikingjelly": peer_version} if peer is not None else {},
+        "peer_notes": peer_notes,
         "dram_copy_MiB": args.dram_mib,
         "machine": platform.machine(),
         "processor": platform.processor(),

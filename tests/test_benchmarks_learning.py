@@ -7,11 +7,13 @@ import math
 import platform
 import shutil
 import subprocess
+import types
 from pathlib import Path
 
 import pytest
 
 from benchmarks import learning_step
+from snnlab.learning import MSTDPLearner, STDPLearner
 
 
 def test_learning_step_benchmark_quick_is_well_formed(tmp_path, capsys):
@@ -42,6 +44,15 @@ def test_learning_step_benchmark_quick_is_well_formed(tmp_path, capsys):
         ):
             assert isinstance(r[key], float) and math.isfinite(r[key]) and r[key] > 0, key
         assert math.isclose(r["ratio"], r["time_s"] / r["bound_s"], rel_tol=1e-9)
+        t_peer = r["spikingjelly_time_s"]
+        if t_peer is None:
+            assert r["speedup_vs_spikingjelly"] is None
+        else:
+            assert math.isclose(r["speedup_vs_spikingjelly"], t_peer / r["time_s"], rel_tol=1e-9)
+    if "spikingjelly" not in saved["peers"]:  # not measured: the notes say why
+        assert any("spikingjelly" in note for note in saved["peer_notes"])
+    else:
+        assert all(r["spikingjelly_time_s"] is not None for r in rows) or saved["peer_notes"]
         assert r["bytes_per_weight"] == {"additive": 8, "multiplicative": 12}[r["modulation"]]
         bound = r["bytes_per_weight"] * 48 * 48 / (r["bandwidth_GBps"] * 1e9)
         assert math.isclose(r["bound_s"], bound, rel_tol=1e-9)
@@ -71,3 +82,26 @@ def test_c_ceiling_program_compiles_without_warnings(tmp_path):
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert exe.is_file()
+
+
+class _DoubledSTDP(STDPLearner):
+    """snnlab's learner with every update doubled: a peer that must not pass the check."""
+
+    def step(self, on_grad: bool = True, scale: float = 1.0):  # type: ignore[override]
+        return super().step(on_grad, 2.0 * scale)
+
+
+class _DoubledMSTDP(MSTDPLearner):
+    def step(self, reward, on_grad: bool = True, scale: float = 1.0):  # type: ignore[override]
+        return super().step(reward, on_grad, 2.0 * scale)
+
+
+@pytest.mark.parametrize("rule", ["stdp", "mstdp"])
+def test_peer_check_accepts_equal_grads_and_rejects_others(rule):
+    """The peer check compares snnlab's weight.grad with the peer's after the same steps."""
+    same = types.SimpleNamespace(STDPLearner=STDPLearner, MSTDPLearner=MSTDPLearner)
+    ok, diff = learning_step.check_peer(same, rule, lambda w: w, 3)
+    assert ok and diff == 0.0
+    doubled = types.SimpleNamespace(STDPLearner=_DoubledSTDP, MSTDPLearner=_DoubledMSTDP)
+    ok, diff = learning_step.check_peer(doubled, rule, lambda w: w, 3)
+    assert not ok and diff > 0
