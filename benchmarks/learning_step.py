@@ -174,12 +174,15 @@ def _spike_pool(n: int, batch: int, count: int, gen: torch.Generator) -> list[tu
     ]
 
 
-def time_learner(rule: str, f: Callable, n: int, batch: int, repeats: int, warmup: int) -> list[float]:
-    """Seconds of each timed ``step()``, each with one fresh time step of recorded spikes."""
+def time_learner(
+    rule: str, f: Callable, n: int, batch: int, repeats: int, warmup: int, lib: Any = _learning
+) -> list[float]:
+    """Seconds of each timed ``step()``, each with one fresh time step of recorded spikes, of the
+    learner of ``lib`` (snnlab.learning, or the peer's learning module)."""
     gen = torch.Generator().manual_seed(0)
     fc = nn.Linear(n, n, bias=False)
     fc.weight.grad = torch.zeros_like(fc.weight)
-    learner = _make_learner(_learning, rule, fc, f, batch)
+    learner = _make_learner(lib, rule, fc, f, batch)
     pool = _spike_pool(n, batch, 16, gen)
     state = {"k": 0}
 
@@ -247,23 +250,6 @@ def check_peer(peer: Any, rule: str, f: Callable, batch: int) -> tuple[bool, flo
         grads.append(fc.weight.grad.clone())
     diff = float((grads[0] - grads[1]).abs().max())
     return bool(torch.allclose(grads[0], grads[1], rtol=1e-4, atol=1e-6)), diff
-
-
-def time_peer(peer: Any, rule: str, f: Callable, n: int, batch: int, repeats: int, warmup: int) -> float:
-    """Median seconds of the peer's ``step()``, timed as :func:`time_learner` times snnlab's."""
-    gen = torch.Generator().manual_seed(0)
-    fc = nn.Linear(n, n, bias=False)
-    fc.weight.grad = torch.zeros_like(fc.weight)
-    learner = _make_learner(peer, rule, fc, f, batch)
-    pool = _spike_pool(n, batch, 16, gen)
-    state = {"k": 0}
-
-    def one_step() -> None:
-        x, y, r = pool[state["k"] % len(pool)]
-        state["k"] += 1
-        _learner_step(learner, rule, x, y, r)
-
-    return _median_time(one_step, repeats, warmup)
 
 
 def time_naive(rule: str, f: Callable, n: int, batch: int, repeats: int, warmup: int) -> float:
@@ -351,7 +337,8 @@ def run(
                                     f"(weight.grad differs by up to {diff:.3g})"
                                 )
                         if checked[key]:
-                            t_peer = time_peer(peer, rule, f, n, batch, naive_repeats, warmup=1)
+                            peer_times = time_learner(rule, f, n, batch, naive_repeats, 1, lib=peer)
+                            t_peer = statistics.median(peer_times)
                     rows.append(
                         {
                             "n": n,
