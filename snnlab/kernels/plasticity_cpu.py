@@ -326,9 +326,12 @@ if NUMBA_AVAILABLE:
                 return builder.load(builder.bitcast(builder.gep(base, [offset]), vt.as_pointer()), align=al)
 
             values = _row_values(builder, ptr["u_tab"], num["u_off"], num["u_stride"], lanes)
-            table_v = ir.Constant(vf, ir.Undefined)  # u as one vector (for the layered lookups)
-            for s, value in enumerate(values):
-                table_v = builder.insert_element(table_v, value, ir.IntType(32)(s))
+
+            def value_vector():  # u as one vector (for the layered lookups)
+                table_v = ir.Constant(vf, ir.Undefined)
+                for s, value in enumerate(values):
+                    table_v = builder.insert_element(table_v, value, ir.IntType(32)(s))
+                return table_v
             first = builder.trunc(num["tail_first"], ir.IntType(32))
             keep = builder.icmp_unsigned(
                 "<", ir.Constant(vi, list(range(lanes))), _splat(builder, first, lanes)
@@ -345,7 +348,7 @@ if NUMBA_AVAILABLE:
             def fma(a, b, c):  # a * b + c, rounded once
                 return builder.call(fma_fn, [a, b, c])
 
-            def block(col, n_layers, mult, scaled, n_post, tail):
+            def block(col, n_layers, mult, scaled, n_post, tail, table_v):
                 # a block without entries is skipped only where that saves a row's read and write
                 go = cgutils.true_bit
                 if scaled and n_post == 0:
@@ -386,15 +389,16 @@ if NUMBA_AVAILABLE:
                     builder.store(new, t_ptr, align=align)
 
             def row_loop(mult, scaled, n_post):
+                table_v = value_vector() if scaled else None  # built in the loops that read it
                 with cgutils.for_range(builder, num["n_main"]) as blk:
                     n_layers = builder.load(
                         builder.gep(ptr["blocks"], [builder.add(num["blocks_off"], blk.index)])
                     )
-                    block(builder.mul(blk.index, intp(lanes)), n_layers, mult, scaled, n_post, False)
+                    block(builder.mul(blk.index, intp(lanes)), n_layers, mult, scaled, n_post, False, table_v)
                 with builder.if_then(builder.icmp_signed(">=", num["tail_col0"], intp(0))):
                     at = builder.add(num["blocks_off"], num["n_main"])
                     n_layers = builder.load(builder.gep(ptr["blocks"], [at]))
-                    block(num["tail_col0"], n_layers, mult, scaled, n_post, True)
+                    block(num["tail_col0"], n_layers, mult, scaled, n_post, True, table_v)
 
             # u != 0 somewhere: T_k[1 << m] = u[k g + m], so some group table has a nonzero entry
             any_u = cgutils.false_bit
@@ -430,16 +434,16 @@ if NUMBA_AVAILABLE:
         return sig, codegen
 
     @njit(cache=True, fastmath=False)
-    def _trace_step(old, spike, out, param, euler):  # pragma: no cover - compiled
-        """``out = old - old / param + spike`` (Euler) or ``out = old * param + spike``."""
-        B, n = spike.shape
-        for b in range(B):
-            o, s, r = old[b], spike[b], out[b]
+    def _trace_step(old, spike, out, param, euler, j0, j1):  # pragma: no cover - compiled
+        """``out = old - old / param + spike`` (Euler) or ``out = old * param + spike`` in the
+        columns ``j0:j1`` (all ``[B, n]``)."""
+        for b in range(spike.shape[0]):
+            o, s, r = old[b, j0:j1], spike[b, j0:j1], out[b, j0:j1]  # views: the loops vectorize
             if euler:
-                for j in range(n):
+                for j in range(j1 - j0):
                     r[j] = o[j] - o[j] / param + s[j]
             else:
-                for j in range(n):
+                for j in range(j1 - j0):
                     r[j] = o[j] * param + s[j]
 
     @intrinsic
@@ -613,8 +617,16 @@ if NUMBA_AVAILABLE:
         snap_mask,
         snap_cols,
         dense_snap,
+        old_post,
+        spk_post,
+        new_post,
+        p_post,
+        euler,
     ):  # pragma: no cover - compiled
-        """Rows ``lo:hi`` of the update and of the snapshot; see the module docstring.
+        """Rows ``lo:hi`` of the post trace step, the update and the snapshot; see the module docstring.
+
+        The trace step ``new_post[:, i]`` of a tile of rows comes first: with STDP, ``new_post`` is
+        the ``x_post`` that the tile's tables read.
 
         The arrays from :func:`_pre_entries` give the pre term. With per-sample column lists,
         row ``i`` gets one pass per sample with ``post[b, i] != 0`` and the listed entries. With
@@ -653,6 +665,7 @@ if NUMBA_AVAILABLE:
         u_tab = np.zeros(n_chunks * lanes * _ROW_TILE if blocked else 0, dtype)
         for t0 in range(lo, hi, _ROW_TILE):
             nt = min(_ROW_TILE, hi - t0)
+            _trace_step(old_post, spk_post, new_post, p_post, euler, t0, t0 + nt)
             if masked:
                 for r in range(nt):
                     post_mask[r] = 0
@@ -783,8 +796,7 @@ if NUMBA_AVAILABLE:
         scale = target.dtype.type(scale)
         c_post, c_pre = target.dtype.type(c_post), target.dtype.type(c_pre)
         p_pre, p_post = target.dtype.type(p_pre), target.dtype.type(p_post)
-        _trace_step(old_pre, spk_pre, new_pre, p_pre, euler)
-        _trace_step(old_post, spk_post, new_post, p_post, euler)
+        _trace_step(old_pre, spk_pre, new_pre, p_pre, euler, 0, spk_pre.shape[1])  # (the post trace: per tile of rows)
         n_out, n_in = target.shape
         lanes = _lanes(target)
         a = np.empty_like(coeff)
@@ -800,7 +812,7 @@ if NUMBA_AVAILABLE:
                 part * n_out // parts, (part + 1) * n_out // parts, target, a, post, x_pre, x_post,
                 c_post, c_pre, mod_post, mult_post, mod_pre, mult_pre, lanes, layer_ptr, blocks, idx, val,
                 binary, scatter, col_ptr, cols, col_val, snap, weight, do_snap, snap_rows, snap_mask,
-                snap_cols, dense_snap,
+                snap_cols, dense_snap, old_post, spk_post, new_post, p_post, euler,
             )  # fmt: skip
 
     def _renamed(fn, name):
