@@ -796,7 +796,8 @@ if NUMBA_AVAILABLE:
         scale = target.dtype.type(scale)
         c_post, c_pre = target.dtype.type(c_post), target.dtype.type(c_pre)
         p_pre, p_post = target.dtype.type(p_pre), target.dtype.type(p_post)
-        _trace_step(old_pre, spk_pre, new_pre, p_pre, euler, 0, spk_pre.shape[1])  # (the post trace: per tile of rows)
+        # the pre trace here; the post trace per tile of rows, in the parallel pass
+        _trace_step(old_pre, spk_pre, new_pre, p_pre, euler, 0, spk_pre.shape[1])
         n_out, n_in = target.shape
         lanes = _lanes(target)
         a = np.empty_like(coeff)
