@@ -56,6 +56,14 @@ __device__ __forceinline__ __nv_bfloat16 __float2bfloat16_rn(const float f) {
     }
     return b;
 }
+__device__ __forceinline__ unsigned short __half_as_ushort(const __half h) { return h.x; }
+__device__ __forceinline__ __half __ushort_as_half(const unsigned short u) { __half h; h.x = u; return h; }
+__device__ __forceinline__ unsigned short __bfloat16_as_ushort(const __nv_bfloat16 b) { return b.x; }
+__device__ __forceinline__ __nv_bfloat16 __ushort_as_bfloat16(const unsigned short u) {
+    __nv_bfloat16 b;
+    b.x = u;
+    return b;
+}
 #endif
 
 // ------------------------------------------------------------------ numeric helpers
@@ -72,6 +80,30 @@ __device__ __forceinline__ void snn_store(float* p, float v) { *p = v; }
 __device__ __forceinline__ void snn_store(double* p, double v) { *p = v; }
 __device__ __forceinline__ void snn_store(__half* p, float v) { *p = __float2half_rn(v); }
 __device__ __forceinline__ void snn_store(__nv_bfloat16* p, float v) { *p = __float2bfloat16_rn(v); }
+
+// H as the backward kernel reads it back, which recomputes S = [H >= v_th] from it: a 16-bit H
+// that rounding carried across the threshold is moved back by one unit in the last place, to the
+// side the forward's spike was decided on (the nearest 16-bit value there), so both see the same
+// spikes. float / double H are stored as they are.
+__device__ __forceinline__ unsigned short snn_step16(unsigned short bits, bool up) {
+    if ((bits & 0x7fffu) == 0) return up ? 0x0001u : 0x8001u;  // from +-0 to the smallest subnormal
+    const bool negative = (bits & 0x8000u) != 0;
+    return (unsigned short)(up != negative ? bits + 1u : bits - 1u);  // sign-magnitude: one step
+}
+__device__ __forceinline__ void snn_store_h(float* p, float h, bool, float) { *p = h; }
+__device__ __forceinline__ void snn_store_h(double* p, double h, bool, double) { *p = h; }
+__device__ __forceinline__ void snn_store_h(__half* p, float h, bool fired, float v_th) {
+    __half r = __float2half_rn(h);
+    if ((__half2float(r) >= v_th) != fired) r = __ushort_as_half(snn_step16(__half_as_ushort(r), fired));
+    *p = r;
+}
+__device__ __forceinline__ void snn_store_h(__nv_bfloat16* p, float h, bool fired, float v_th) {
+    __nv_bfloat16 r = __float2bfloat16_rn(h);
+    if ((__bfloat162float(r) >= v_th) != fired) {
+        r = __ushort_as_bfloat16(snn_step16(__bfloat16_as_ushort(r), fired));
+    }
+    *p = r;
+}
 
 __device__ __forceinline__ float snn_add(float a, float b) { return __fadd_rn(a, b); }
 __device__ __forceinline__ double snn_add(double a, double b) { return __dadd_rn(a, b); }
@@ -176,7 +208,7 @@ __device__ __forceinline__ void snn_neuron_forward(
             const acc_t spike = fired ? (acc_t)1.0 : (acc_t)0.0;
             v = fired ? (soft_reset ? snn_sub(h, v_th) : v_reset) : h;
             snn_store(spike_seq + k, spike);
-            if (h_seq) snn_store(h_seq + k, h);
+            if (h_seq) snn_store_h(h_seq + k, h, fired, v_th);
             if (v_seq) snn_store(v_seq + k, v);
             if (grad_s_to_h) {
                 const acc_t gs = snn_surrogate_grad<acc_t>((int)surrogate, snn_sub(h, v_th), alpha);
