@@ -813,6 +813,31 @@ def test_kernel_node_backend_matches_torch_path(cls_name, kwargs, dev):
     torch.testing.assert_close(xa.grad, xb.grad, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("batch", [3, 20])
+def test_kernel_plasticity_half_precision_against_float32(dtype, batch, dev):
+    """16-bit tensors (float32 arithmetic inside): the traces and delta_w of the same, exactly
+    representable inputs computed in float32, within the 16-bit type's rounding (batch 20: two
+    sample chunks, whose partial sums are stored in the 16-bit output between them)."""
+    n_out, n_in = 24, 150
+    g = torch.Generator().manual_seed(batch)
+    w = torch.randn(n_out, n_in, generator=g).to(dtype)
+    s_pre = (torch.rand(batch, n_in, generator=g) < 0.3).to(dtype)
+    s_post = (torch.rand(batch, n_out, generator=g) < 0.3).to(dtype)
+    tr_pre = torch.rand(batch, n_in, generator=g).to(dtype)
+    tr_post = torch.rand(batch, n_out, generator=g).to(dtype)
+    d = [t.to(dev) for t in (w, s_pre, s_post, tr_pre, tr_post)]
+    xp, xq, dw = plasticity_ops.stdp_linear_step(*d, 2.0, 5.0)
+    assert xp.dtype == xq.dtype == dw.dtype == dtype
+    f = [t.float() for t in (w, s_pre, s_post, tr_pre, tr_post)]
+    ep, eq, e = ref_stdp(f[0], *f[1:], 2.0, 5.0, True, f[0], f[0], False)
+    eps = 2.0**-8 if dtype == torch.bfloat16 else 2.0**-11  # half an ulp, relative
+    torch.testing.assert_close(xp.cpu().float(), ep, rtol=eps, atol=0)
+    torch.testing.assert_close(xq.cpu().float(), eq, rtol=eps, atol=0)
+    scale = e.abs().max().item()
+    assert ((dw.cpu().float() - e).abs() <= 4 * eps * scale).all()
+
+
 @pytest.mark.parametrize("batch, n_out, n_in", [(1, 13, 300), (16, 40, 129), (20, 9, 64)])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_kernel_plasticity_matches_plain_loop(batch, n_out, n_in, dtype, dev):
