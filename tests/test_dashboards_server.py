@@ -8,6 +8,7 @@ import urllib.error
 import urllib.request
 
 import pytest
+import torch
 
 pytest.importorskip("panel")
 
@@ -109,3 +110,14 @@ def test_wait_for_port_times_out():
     port = server.free_port()
     with pytest.raises(TimeoutError, match=str(port)):
         server.wait_for_port(port, timeout=0.2)
+
+
+def test_serve_warms_up_the_learning_kernel_on_a_daemon_thread(monkeypatch):
+    from snnlab.kernels import plasticity_cpu
+
+    asked = []
+    monkeypatch.setattr(plasticity_cpu, "warm_up", lambda *a, **k: asked.append((a, k)) or "thread")
+    assert server.warm_up_kernels() == "thread"
+    assert asked == [(((torch.float32,),), {"background": True})]
+    monkeypatch.setattr(plasticity_cpu, "available", lambda: False)
+    assert server.warm_up_kernels() is None

@@ -202,6 +202,39 @@ def test_modulation_switches_between_weight_and_constant(rule):
     assert_same(rule, script)
 
 
+def soft_bound(w: torch.Tensor) -> torch.Tensor:
+    return 1.0 - w
+
+
+def scaled(w: torch.Tensor) -> torch.Tensor:
+    return 0.5 * w
+
+
+def column_means(w: torch.Tensor) -> torch.Tensor:
+    return w.mean(0)  # [n_in]: broadcast over the rows
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("rule", RULES)
+def test_modulation_tensors_other_than_the_weight(rule, dtype):
+    """``f`` returning new ``[n_out, n_in]`` tensors (soft bounds): the kernel reads them, mixed with
+    the weight itself and a constant; mSTDP applies each step's tensors at the next reward while the
+    optimizer moves the weight. A broadcast ``[n_in]`` result takes the torch path for its step."""
+    modulations = {0: (soft_bound, scaled), 1: (soft_bound, identity), 2: (scaled, half)}
+    modulations[5] = (column_means, scaled)
+
+    def script(k: int, run: Run) -> None:
+        run.learner.f_post, run.learner.f_pre = modulations.get(k, (soft_bound, soft_bound))
+
+    calls = []
+    real = K.fused_step
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(K, "fused_step", lambda *a, **k: calls.append(1) or real(*a, **k))
+        assert_same(rule, script, dtype=dtype)
+    # every step but the broadcast one (mSTDP: and the next, whose reward applies its eligibility)
+    assert len(calls) == STEPS - (1 if rule == "stdp" else 2)
+
+
 @pytest.mark.parametrize("rule", RULES)
 def test_memories_replaced_from_outside_or_reset(rule):
     def script(k: int, run: Run) -> None:

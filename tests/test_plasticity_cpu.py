@@ -277,10 +277,16 @@ class Replay(nn.Module):
 
 @pytest.mark.parametrize(
     ("f", "fused"),
-    [(None, True), (lambda w: w, True), (lambda w: 0.5, True), (lambda w: torch.clamp(w, -0.1, 0.1), False)],
+    [
+        (None, True),
+        (lambda w: w, True),
+        (lambda w: 0.5, True),
+        (lambda w: torch.clamp(w, -0.1, 0.1), True),  # a new tensor of the weight's shape
+        (lambda w: w.mean(0), False),  # [n_in], broadcast over the rows: the torch path
+    ],
 )
 @pytest.mark.parametrize("rule", ["stdp", "mstdp"])
-def test_learners_take_the_kernel_for_constant_and_identity_modulation(monkeypatch, f, fused, rule):
+def test_learners_take_the_kernel_for_numbers_and_weight_shaped_modulation(monkeypatch, f, fused, rule):
     calls = []
     real_step = K.fused_step
     monkeypatch.setattr(K, "fused_step", lambda *a, **k: calls.append(1) or real_step(*a, **k))
@@ -302,17 +308,24 @@ def test_learners_take_the_kernel_for_constant_and_identity_modulation(monkeypat
     assert stdp_module._kernel() is K
 
 
+def _identity(w: torch.Tensor) -> torch.Tensor:
+    return w
+
+
 @pytest.mark.parametrize("rule", ["stdp", "mstdp"])
 @pytest.mark.parametrize("batch", [1, 16])
-def test_fused_learner_equals_torch_learner_float32(rule, batch):
-    """Same spikes through the kernel (identity f) and the torch path (an f it does not recognise)."""
+def test_fused_learner_equals_torch_learner_float32(rule, batch, monkeypatch):
+    """Same spikes through the kernel and the torch path (the kernel switched off), identity f."""
     gen = torch.Generator().manual_seed(batch)
     n_in, n_out, steps = 30, 20, 6
     xs = [spikes(gen, (batch, n_in), 0.1, torch.float32) for _ in range(steps)]
     ys = [spikes(gen, (batch, n_out), 0.1, torch.float32) for _ in range(steps)]
     rewards = [torch.randn(batch, generator=gen) for _ in range(steps)]
     results = []
-    for f in (lambda w: w, lambda w: w * 1.0):
+    for fused in (True, False):
+        if not fused:
+            monkeypatch.setattr(stdp_module, "_kernel_module", False)
+        f = _identity
         torch.manual_seed(3)
         fc = nn.Linear(n_in, n_out, bias=False)
         sn = Replay(ys)
@@ -537,3 +550,38 @@ def test_parallel_step_starts_one_parallel_loop(with_snapshot):
     diagnostics = compiled.overloads[compiled.signatures[0]].metadata["parfor_diagnostics"]
     assert len(diagnostics.initial_parfors) == 1
     assert target[2, 5] == np.float32(0.1) * (1 - 0.5)  # it ran the update: 0.1 * (1 * 1 - 0.5 * 1 * 1)
+
+
+def test_warm_up_compiles_the_kernel_the_learners_then_run():
+    """After warm_up, steps of STDP / mSTDP learners (numbers, the weight, soft-bound tensors; float32
+    small and parallel-sized layers, float64 small ones) add no new compiled kernel."""
+    thread = K.warm_up((torch.float32,), parallel=True, background=True)
+    assert thread is not None and thread.daemon
+    thread.join()
+    assert K.warm_up((torch.float64,)) is None
+    kernels = (K._fused_step_serial, K._fused_step)
+    counts = [len(k.signatures) for k in kernels]
+    assert counts[0] >= 2 and counts[1] >= 1
+    gen = torch.Generator().manual_seed(0)
+    for dtype, n in ((torch.float32, 6), (torch.float32, 256), (torch.float64, 6)):
+        for rule, f in (("stdp", lambda w: 1.0 - w), ("mstdp", None), ("stdp", lambda w: 0.5)):
+            fc = nn.Linear(n, n, bias=False).to(dtype)
+            sn = Replay([spikes(gen, (2, n), 0.3, dtype) for _ in range(2)])
+            kw = {} if f is None else {"f_pre": f, "f_post": f}
+            learner = (
+                STDPLearner("s", fc, sn, 2.0, 2.0, **kw)
+                if rule == "stdp"
+                else MSTDPLearner("s", 2, fc, sn, 2.0, 2.0, **kw)
+            )
+            for _ in range(2):
+                with torch.no_grad():
+                    sn(fc(spikes(gen, (2, n), 0.3, dtype)))
+                learner.step() if rule == "stdp" else learner.step(1.0)
+    assert [len(k.signatures) for k in kernels] == counts
+
+
+def test_warm_up_rejects_other_dtypes():
+    with pytest.raises(ValueError, match="dtypes"):
+        K.warm_up((torch.float16,))
+    with pytest.raises(ValueError, match="dtypes"):
+        K.warm_up(())

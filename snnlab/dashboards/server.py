@@ -26,6 +26,7 @@ from __future__ import annotations
 import html
 import json
 import socket
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -241,6 +242,18 @@ def make_server(
     return server
 
 
+def warm_up_kernels() -> threading.Thread | None:
+    """Start compiling the fused STDP / mSTDP kernel (float32, the apps' layer sizes) on a daemon
+    thread; ``None`` where numba is missing (the learners then keep their torch path)."""
+    import torch
+
+    from ..kernels import plasticity_cpu
+
+    if not plasticity_cpu.available():
+        return None
+    return plasticity_cpu.warm_up((torch.float32,), background=True)
+
+
 def serve(
     apps: Sequence[str] | None = None,
     *,
@@ -250,9 +263,14 @@ def serve(
     show: bool = False,
     torch_threads: int | None = 1,
 ) -> None:
-    """Serve the apps until interrupted (what ``snnlab serve`` runs)."""
+    """Serve the apps until interrupted (what ``snnlab serve`` runs).
+
+    The STDP / mSTDP kernel the learning apps step with is compiled (or loaded from numba's cache)
+    on a background thread meanwhile, so their first steps do not wait for it.
+    """
     if port == 0:
         port = free_port(address)
+    warm_up_kernels()
     names = ", ".join(apps) if apps else "all apps"
     print(f"snnlab: serving {names} at http://{address}:{port}/  (Ctrl+C stops)", flush=True)
     make_server(apps, port=port, address=address, allow_websocket_origin=allow_websocket_origin,

@@ -83,6 +83,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import threading
 from types import FunctionType
 from typing import NamedTuple
 
@@ -106,6 +107,7 @@ __all__ = [
     "mstdp_linear_step",
     "pairing_update",
     "stdp_linear_step",
+    "warm_up",
 ]
 
 _DTYPES = (torch.float32, torch.float64)
@@ -913,6 +915,42 @@ def fused_step(
         x_pre, x_post, new_pre, new_post, p_pre, p_post, euler, snap, weight, snapshot is not None, parts,
     )  # fmt: skip
     return new_pre, new_post
+
+
+def _warm(dtypes: tuple[torch.dtype, ...], parallel: bool) -> None:
+    sizes = (2, math.isqrt(PARALLEL_MIN_WEIGHTS - 1) + 1) if parallel else (2,)  # serial, parallel
+    for dtype in dtypes:
+        scalar = _SCALAR[dtype]
+        for n in sizes:
+            spikes, traces = np.zeros((1, n), scalar), np.zeros((1, n), scalar)
+            fused_step(np.zeros((n, n), scalar), np.ones(1, scalar), 1.0, None, 1.0, 1.0, spikes, spikes,
+                       traces, traces, 2.0, 2.0, True)  # fmt: skip
+
+
+def warm_up(
+    dtypes: tuple[torch.dtype, ...] = (torch.float32,), parallel: bool = False, background: bool = False
+) -> threading.Thread | None:
+    """Compile (or load from numba's disk cache) the kernel that :func:`fused_step` runs, ahead of a
+    learner's first step: the serial kernel (layers below :data:`PARALLEL_MIN_WEIGHTS` weights) and,
+    with ``parallel``, the parallel one, for each of ``dtypes`` (float32 / float64). One compiled
+    kernel serves every rule, modulation and batch size of a dtype.
+
+    On a cold cache this takes seconds (once per installation); from the cache, about half a second.
+    ``background``: on a daemon thread, returned (``join()`` waits); a step that comes first waits
+    for it and compiles nothing twice. Raises ``ImportError`` without numba, ``ValueError`` for a
+    dtype other than float32 / float64.
+    """
+    if not NUMBA_AVAILABLE:
+        raise ImportError("the fused plasticity kernel needs numba: pip install numba")
+    wanted = tuple(dtypes)
+    if not wanted or any(d not in _SCALAR for d in wanted):
+        raise ValueError(f"dtypes must be a non-empty choice of torch.float32 / torch.float64, got {wanted}")
+    if not background:
+        _warm(wanted, parallel)
+        return None
+    thread = threading.Thread(target=_warm, args=(wanted, parallel), name="snnlab-stdp-warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 def _array_mod(g: Modulation) -> float | np.ndarray:

@@ -161,18 +161,26 @@ class CpuPlan:
 
     # ------------------------------------------------------------------ checks before a step
     def modulation(self, name: str, g: object) -> float | torch.Tensor | None:
-        """``g = f(W)`` as the kernel takes it: a float, or ``self.w`` when ``g`` is the weight itself;
-        ``None`` if neither (the torch path then runs). Errors as :func:`as_modulation`."""
+        """``g = f(W)`` as the kernel takes it: a float; ``self.w`` when ``g`` is the weight itself
+        (its elements, in its layout); another contiguous ``[n_out, n_in]`` CPU tensor of the weight's
+        dtype (e.g. a soft bound ``w_max - W``) as it is. ``None`` for anything else (a broadcast
+        or strided tensor, another dtype: the torch path then runs). Errors as :func:`as_modulation`."""
         if type(g) is float or g is self.w:
             return g  # type: ignore[return-value]
         g = as_modulation(name, g, self.w)
         if isinstance(g, float):
             return g
-        return self.w if _same_layout(g, self.w) else None
+        if _same_layout(g, self.w):
+            return self.w
+        if g.shape == self.shape and g.layout == torch.strided and self._readable(g):
+            return g.detach()
+        return None
 
     def array(self, g: float | torch.Tensor) -> float | np.ndarray:
-        """A modulation from :meth:`modulation` as the kernel's argument (a float or the weight's array)."""
-        return self.w_np if g is self.w else g  # type: ignore[return-value]
+        """A modulation from :meth:`modulation` as the kernel's argument (a float or an array)."""
+        if g is self.w:
+            return self.w_np
+        return g.numpy() if isinstance(g, torch.Tensor) else g
 
     def ready(self, memories: dict[str, Any], on_grad: bool) -> bool:
         """Whether the kernel can take this step's memories and (with ``on_grad``) grad: the weight's
@@ -362,7 +370,9 @@ class CpuPlan:
         """This step's eligibility as the learner stores it: ``(G_post, G_pre, Pairing)`` with ``G``
         the snapshot buffer where the modulation is the weight and ``[B, features]`` factors
         (``traces`` / ``arrays``: the new pre and post traces, ``[B, n]``). Kept with its arrays."""
-        keep_post, keep_pre, mod_post, mod_pre = g_post, g_pre, g_post, g_pre
+        keep_post, keep_pre = g_post, g_pre
+        mod_post = g_post if g_post is self.w else self.array(g_post)
+        mod_pre = g_pre if g_pre is self.w else self.array(g_pre)
         if self.snap is not None:
             snap, snap_arrays = self.snap
             if g_post is self.w:
