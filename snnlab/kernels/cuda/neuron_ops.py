@@ -17,7 +17,11 @@ kernels' ``detach_input=True``); the soft-reset LIF charges with
 and the backward kernel recomputes :math:`S`, :math:`\partial S/\partial H`
 (surrogate :math:`g'` by index, :data:`SURROGATE_NAMES`) and
 :math:`\partial V/\partial H` from it (BPTT over ``T`` inside one launch),
-as in :mod:`snnlab.kernels.core`.
+as in :mod:`snnlab.kernels.core`. A float16 / bfloat16 :math:`H` is stored as
+the nearest 16-bit value on the side of :math:`V_{th}` where the forward
+decided :math:`S` (one unit in the last place away from plain rounding where
+that rounding crossed the threshold), so the backward recomputes the same
+spikes.
 
 Shapes: ``x_seq`` ``[T, N, ...]``, ``v`` ``[N, ...]``; single step ``x``, ``v``
 ``[N, ...]``. Dtypes float16, bfloat16 (float32 arithmetic in registers),
