@@ -10,10 +10,11 @@ Tests marked ``cuda`` skip cleanly without CuPy or a GPU. The other tests run
 everywhere: they check the error for a missing CuPy / GPU, the argument
 checks, that importing never imports CuPy, and the Python plumbing: every
 launch is intercepted, its arguments are matched by name against the
-``extern "C"`` signature parsed from the ``.cu`` source, and a plain-torch
-emulation of that kernel (written here) fills the outputs, so the
-autograd Functions, the dispatch registrations and the plasticity wrappers
-are compared with the torch references end to end on CPU tensors.
+``extern "C"`` signature parsed from the ``.cu`` source, and then filled
+twice: by a plain-torch emulation of that kernel (written here), and by the
+kernel itself, built for the host (below), so the autograd Functions, the
+dispatch registrations and the plasticity wrappers are compared with the
+torch references end to end on CPU tensors.
 
 The kernel tests (``dev``) run twice: on a GPU (marked ``cuda``), and on the
 host, with the ``.cu`` sources themselves compiled by ``g++`` for the CPU and
@@ -364,9 +365,15 @@ def _emulate(kernel: str, a: dict) -> None:
         raise AssertionError(kernel)
 
 
-@pytest.fixture
-def emulated(monkeypatch):
-    """Route every launch to :func:`_emulate` after checking it against the parsed signature."""
+@pytest.fixture(params=["torch", "host"])
+def emulated(request, monkeypatch):
+    """Route every launch, after checking it against the parsed signature, to :func:`_emulate`
+    (``torch``) or to the host build of the kernel itself (``host``, :mod:`cuda_host_kernels`)."""
+    host = None
+    if request.param == "host":
+        if cuda_host_kernels.compiler() is None:
+            pytest.skip("g++ is not installed")
+        host = cuda_host_kernels.host_kernels()
     launches = []
 
     def fake_launch(file_name, kernel, dtype, device, grid, block, args):
@@ -386,7 +393,10 @@ def emulated(monkeypatch):
             named[name] = value
         assert all(g >= 1 for g in grid) and all(b >= 1 for b in block)
         launches.append(kernel)
-        _emulate(kernel, named)
+        if host is None:
+            _emulate(kernel, named)
+        else:
+            host.launch(file_name, kernel, dtype, device, grid, block, args)
 
     for module in (neuron_ops, plasticity_ops):
         monkeypatch.setattr(module, "launch", fake_launch)
