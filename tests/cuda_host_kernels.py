@@ -20,11 +20,21 @@ after the other where the source has no barrier, else each on its own Python
 thread (the ``ctypes`` call releases the GIL), meeting at ``__syncthreads``,
 which waits for all threads of the block that have not returned. A barrier that
 some threads never reach times out and fails the launch (``BarrierError``).
+
+Out-of-bounds accesses: each tensor argument is copied for the launch between
+two inaccessible pages, its bytes ending at the second one (or, every other
+launch, starting right after the first), and copied back after it; a kernel
+that reads or writes past either end of an argument stops the process with a
+segmentation fault (pytest's fault handler names the test). Tensors that share
+their first byte and size are one copy; arguments that overlap otherwise run
+unguarded.
 """
 
 from __future__ import annotations
 
 import ctypes
+import itertools
+import mmap
 import re
 import shutil
 import subprocess
@@ -188,6 +198,46 @@ def compiler() -> str | None:
     return shutil.which("g++")
 
 
+_PAGE = mmap.PAGESIZE
+_PROT_NONE = 0
+_LIBC = ctypes.CDLL(None, use_errno=True)
+_LIBC.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+_LIBC.mprotect.restype = ctypes.c_int
+
+
+class _Guarded:
+    """A copy of a tensor's bytes between two inaccessible pages (see the module doc)."""
+
+    def __init__(self, tensor: torch.Tensor, at_end: bool) -> None:
+        self.tensor = tensor
+        self.nbytes = tensor.numel() * tensor.element_size()
+        body = -(-self.nbytes // _PAGE) * _PAGE
+        self.map = mmap.mmap(-1, body + 2 * _PAGE, prot=mmap.PROT_READ | mmap.PROT_WRITE)
+        self._anchor = ctypes.c_char.from_buffer(self.map)
+        base = ctypes.addressof(self._anchor)
+        for page in (base, base + _PAGE + body):
+            if _LIBC.mprotect(page, _PAGE, _PROT_NONE) != 0:
+                raise OSError(ctypes.get_errno(), "mprotect failed")
+        self.address = base + _PAGE + (body - self.nbytes if at_end else 0)
+        ctypes.memmove(self.address, tensor.data_ptr(), self.nbytes)
+
+    def close(self) -> None:
+        """Copy the bytes back into the tensor and free the pages."""
+        ctypes.memmove(self.tensor.data_ptr(), self.address, self.nbytes)
+        del self._anchor
+        self.map.close()
+
+
+def _guard(tensors: list[torch.Tensor], at_end: bool) -> dict[tuple[int, int], _Guarded] | None:
+    """Guarded copies by ``(first byte, size)``; ``None`` if two tensors overlap otherwise."""
+    spans = {(t.data_ptr(), t.numel() * t.element_size()): t for t in tensors}
+    ordered = sorted(spans)
+    for (a, n), (b, _) in itertools.pairwise(ordered):
+        if b < a + n:
+            return None
+    return {span: _Guarded(t, at_end) for span, t in spans.items()}
+
+
 class HostKernels:
     """Every shipped CUDA source, built for the host; :meth:`launch` has the signature of
     :func:`snnlab.kernels.cuda.runtime.launch` and runs CPU tensors."""
@@ -244,14 +294,37 @@ class HostKernels:
         kinds = [kind for kind, _ in self.signatures[kernel]]
         if len(args) != len(kinds):
             raise TypeError(f"{kernel}: {len(args)} arguments for {len(kinds)} parameters")
-        values = []
+        tensors = []
         for kind, value in zip(kinds, args):
-            if kind == "ptr":
-                if value is not None and (value.device.type != "cpu" or not value.is_contiguous()):
+            if kind == "ptr" and value is not None:
+                if value.device.type != "cpu" or not value.is_contiguous():
                     raise ValueError(f"{kernel}: pointer arguments must be contiguous CPU tensors")
-                values.append(None if value is None else value.data_ptr())
-            else:
-                values.append(value)
+                tensors.append(value)
+        guarded = _guard(tensors, at_end=len(self.launches) % 2 == 0)
+        try:
+            values = []
+            for kind, value in zip(kinds, args):
+                if kind != "ptr":
+                    values.append(value)
+                elif value is None:
+                    values.append(None)
+                else:
+                    span = (value.data_ptr(), value.numel() * value.element_size())
+                    values.append(value.data_ptr() if guarded is None else guarded[span].address)
+            self._run(file_name, kernel, dtype, grid, block, values)
+        finally:
+            for copy in (guarded or {}).values():
+                copy.close()
+
+    def _run(
+        self,
+        file_name: str,
+        kernel: str,
+        dtype: torch.dtype,
+        grid: tuple[int, ...],
+        block: tuple[int, ...],
+        values: list[Any],
+    ) -> None:
         fn = self.function(file_name, kernel, dtype)
         lib = self.libs[file_name]
         g = (*grid, 1, 1)[:3]
