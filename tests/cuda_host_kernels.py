@@ -188,6 +188,8 @@ def signatures(text: str) -> dict[str, list[tuple[str, str]]]:
         for param in params.replace("\\", " ").split(","):
             words = param.split()
             kind = "ptr" if "*" in param else ("int" if words[0] == "long" else "float")
+            if kind == "float" and words[0] != "double":
+                raise ValueError(f"{name}: parameter {param.strip()!r} is not a pointer, long long or double")
             items.append((kind, words[-1]))
         out[name.rstrip("_")] = items
     return out
@@ -256,7 +258,7 @@ class HostKernels:
         self.libs: dict[str, ctypes.CDLL] = {}
         self.signatures: dict[str, list[tuple[str, str]]] = {}
         self.barriers: dict[str, bool] = {}
-        self.launches: list[tuple[str, tuple[int, ...], tuple[int, ...]]] = []
+        self.launch_count = 0  # (every other launch guards the other end of its arguments)
         for name, text in source_files.sources().items():
             src = build_dir / f"{Path(name).stem}_host.cpp"
             src.write_text(text)
@@ -300,7 +302,7 @@ class HostKernels:
                 if value.device.type != "cpu" or not value.is_contiguous():
                     raise ValueError(f"{kernel}: pointer arguments must be contiguous CPU tensors")
                 tensors.append(value)
-        guarded = _guard(tensors, at_end=len(self.launches) % 2 == 0)
+        guarded = _guard(tensors, at_end=self.launch_count % 2 == 0)
         try:
             values = []
             for kind, value in zip(kinds, args):
@@ -329,7 +331,7 @@ class HostKernels:
         lib = self.libs[file_name]
         g = (*grid, 1, 1)[:3]
         b = (*block, 1, 1)[:3]
-        self.launches.append((kernel, g, b))
+        self.launch_count += 1
         lib.snn_host_grid(*g, *b)
         threads = [(x, y, z) for z in range(b[2]) for y in range(b[1]) for x in range(b[0])]
         for bz in range(g[2]):

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import importlib.util
 import math
-import re
 import subprocess
 import sys
 
@@ -254,25 +253,10 @@ def test_register_and_unregister_round_trip():
 
 # --------------------------------------------------------------------------- launch emulation
 
-_SIG = re.compile(r'extern "C" __global__ void (\w+)##suffix\((.*?)\)\s*\{', re.S)
-
-
-def _signatures() -> dict[str, list[tuple[str, str]]]:
-    """``{kernel: [(kind, name)]}`` from the sources; kind is 'ptr', 'int' or 'float'."""
-    out = {}
-    for text in source_files.sources().values():
-        for name, params in _SIG.findall(text):
-            items = []
-            for p in params.replace("\\", " ").split(","):
-                words = p.split()
-                kind = "ptr" if "*" in p else ("int" if words[0] == "long" else "float")
-                assert kind != "float" or words[0] == "double", p
-                items.append((kind, words[-1]))
-            out[name.rstrip("_")] = items
-    return out
-
-
-SIGNATURES = _signatures()
+#: ``{kernel: [(kind, name)]}`` of every entry point, parsed from the sources.
+SIGNATURES = {}
+for _text in source_files.sources().values():
+    SIGNATURES.update(cuda_host_kernels.signatures(_text))
 
 
 def _emulate(kernel: str, a: dict) -> None:

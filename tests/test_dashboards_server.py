@@ -121,3 +121,8 @@ def test_serve_warms_up_the_learning_kernel_on_a_daemon_thread(monkeypatch):
     assert asked == [(((torch.float32,),), {"background": True})]
     monkeypatch.setattr(plasticity_cpu, "available", lambda: False)
     assert server.warm_up_kernels() is None
+    started = []
+    monkeypatch.setattr(server, "warm_up_kernels", lambda: started.append("warm-up"))
+    monkeypatch.setattr(server, "make_server", lambda *a, **k: started.append("server"))
+    server.serve(["stdp"], port=5999)
+    assert started == ["warm-up", "server"]

@@ -275,6 +275,23 @@ class Replay(nn.Module):
         return self.outputs.pop(0)
 
 
+def _learner_steps(rule: str, fc: nn.Linear, f, gen: torch.Generator, p: float) -> None:
+    """Two time steps (batch 2, spike probability ``p``) of an STDP or mSTDP learner (reward 1) on
+    ``fc``, with ``f_pre = f_post = f`` (``None``: the default)."""
+    dtype = fc.weight.dtype
+    n_out, n_in = fc.weight.shape
+    sn = Replay([spikes(gen, (2, n_out), p, dtype) for _ in range(2)])
+    kw = {} if f is None else {"f_pre": f, "f_post": f}
+    if rule == "stdp":
+        learner = STDPLearner("s", fc, sn, 2.0, 2.0, **kw)
+    else:
+        learner = MSTDPLearner("s", 2, fc, sn, 2.0, 2.0, **kw)
+    for _ in range(2):
+        with torch.no_grad():
+            sn(fc(spikes(gen, (2, n_in), p, dtype)))
+        learner.step() if rule == "stdp" else learner.step(1.0)
+
+
 @pytest.mark.parametrize(
     ("f", "fused"),
     [
@@ -290,49 +307,36 @@ def test_learners_take_the_kernel_for_numbers_and_weight_shaped_modulation(monke
     calls = []
     real_step = K.fused_step
     monkeypatch.setattr(K, "fused_step", lambda *a, **k: calls.append(1) or real_step(*a, **k))
-    gen = torch.Generator().manual_seed(0)
-    fc = nn.Linear(5, 4, bias=False)
-    ys = [spikes(gen, (2, 4), 0.5, torch.float32) for _ in range(2)]
-    sn = Replay(ys)
-    kw = {} if f is None else {"f_pre": f, "f_post": f}
-    learner = (
-        STDPLearner("s", fc, sn, 2.0, 2.0, **kw)
-        if rule == "stdp"
-        else MSTDPLearner("s", 2, fc, sn, 2.0, 2.0, **kw)
-    )
-    for _ in range(2):
-        with torch.no_grad():
-            sn(fc(spikes(gen, (2, 5), 0.5, torch.float32)))
-        learner.step() if rule == "stdp" else learner.step(1.0)
+    _learner_steps(rule, nn.Linear(5, 4, bias=False), f, torch.Generator().manual_seed(0), 0.5)
     assert bool(calls) == fused
     assert stdp_module._kernel() is K
-
-
-def _identity(w: torch.Tensor) -> torch.Tensor:
-    return w
 
 
 @pytest.mark.parametrize("rule", ["stdp", "mstdp"])
 @pytest.mark.parametrize("batch", [1, 16])
 def test_fused_learner_equals_torch_learner_float32(rule, batch, monkeypatch):
-    """Same spikes through the kernel and the torch path (the kernel switched off), identity f."""
+    """Same spikes through the kernel (every step) and the torch path (the kernel switched off),
+    default (identity) f."""
     gen = torch.Generator().manual_seed(batch)
     n_in, n_out, steps = 30, 20, 6
     xs = [spikes(gen, (batch, n_in), 0.1, torch.float32) for _ in range(steps)]
     ys = [spikes(gen, (batch, n_out), 0.1, torch.float32) for _ in range(steps)]
     rewards = [torch.randn(batch, generator=gen) for _ in range(steps)]
+    calls = []
+    real_step = K.fused_step
+    monkeypatch.setattr(K, "fused_step", lambda *a, **k: calls.append(1) or real_step(*a, **k))
     results = []
     for fused in (True, False):
         if not fused:
+            assert len(calls) == steps
             monkeypatch.setattr(stdp_module, "_kernel_module", False)
-        f = _identity
         torch.manual_seed(3)
         fc = nn.Linear(n_in, n_out, bias=False)
         sn = Replay(ys)
         if rule == "stdp":
-            learner = STDPLearner("s", fc, sn, 4.0, 3.0, f, f)
+            learner = STDPLearner("s", fc, sn, 4.0, 3.0)
         else:
-            learner = MSTDPLearner("s", batch, fc, sn, 4.0, 3.0, f, f)
+            learner = MSTDPLearner("s", batch, fc, sn, 4.0, 3.0)
         opt = torch.optim.SGD(fc.parameters(), lr=0.05)
         for x, r in zip(xs, rewards):
             opt.zero_grad()
@@ -341,6 +345,7 @@ def test_fused_learner_equals_torch_learner_float32(rule, batch, monkeypatch):
             learner.step() if rule == "stdp" else learner.step(r)
             opt.step()
         results.append((fc.weight.detach().clone(), learner.trace_pre, learner.trace_post))
+    assert len(calls) == steps  # none on the torch path
     for a, b in zip(*results):
         torch.testing.assert_close(a, b, atol=2e-5, rtol=1e-5)
 
@@ -565,18 +570,7 @@ def test_warm_up_compiles_the_kernel_the_learners_then_run():
     gen = torch.Generator().manual_seed(0)
     for dtype, n in ((torch.float32, 6), (torch.float32, 256), (torch.float64, 6)):
         for rule, f in (("stdp", lambda w: 1.0 - w), ("mstdp", None), ("stdp", lambda w: 0.5)):
-            fc = nn.Linear(n, n, bias=False).to(dtype)
-            sn = Replay([spikes(gen, (2, n), 0.3, dtype) for _ in range(2)])
-            kw = {} if f is None else {"f_pre": f, "f_post": f}
-            learner = (
-                STDPLearner("s", fc, sn, 2.0, 2.0, **kw)
-                if rule == "stdp"
-                else MSTDPLearner("s", 2, fc, sn, 2.0, 2.0, **kw)
-            )
-            for _ in range(2):
-                with torch.no_grad():
-                    sn(fc(spikes(gen, (2, n), 0.3, dtype)))
-                learner.step() if rule == "stdp" else learner.step(1.0)
+            _learner_steps(rule, nn.Linear(n, n, bias=False).to(dtype), f, gen, 0.3)
     assert [len(k.signatures) for k in kernels] == counts
 
 
@@ -585,3 +579,9 @@ def test_warm_up_rejects_other_dtypes():
         K.warm_up((torch.float16,))
     with pytest.raises(ValueError, match="dtypes"):
         K.warm_up(())
+    with pytest.raises(TypeError, match="dtypes"):
+        K.warm_up(torch.float32)
+    with pytest.raises(TypeError, match="background"):
+        K.warm_up(background=1)
+    with pytest.raises(TypeError, match="parallel"):
+        K.warm_up(parallel="yes")

@@ -938,10 +938,16 @@ def warm_up(
     On a cold cache this takes seconds (once per installation); from the cache, about half a second.
     ``background``: on a daemon thread, returned (``join()`` waits); a step that comes first waits
     for it and compiles nothing twice. Raises ``ImportError`` without numba, ``ValueError`` for a
-    dtype other than float32 / float64.
+    dtype other than float32 / float64, ``TypeError`` for a single dtype (not a tuple) or a flag
+    that is not a bool.
     """
     if not NUMBA_AVAILABLE:
         raise ImportError("the fused plasticity kernel needs numba: pip install numba")
+    if isinstance(dtypes, torch.dtype):
+        raise TypeError(f"dtypes must be a tuple of dtypes, got the single dtype {dtypes}: write ({dtypes},)")
+    for name, value in (("parallel", parallel), ("background", background)):
+        if not isinstance(value, bool):
+            raise TypeError(f"{name} must be a bool, got {type(value).__name__} {value!r}")
     wanted = tuple(dtypes)
     if not wanted or any(d not in _SCALAR for d in wanted):
         raise ValueError(f"dtypes must be a non-empty choice of torch.float32 / torch.float64, got {wanted}")

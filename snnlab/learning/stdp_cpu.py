@@ -173,7 +173,7 @@ class CpuPlan:
         if _same_layout(g, self.w):
             return self.w
         if g.shape == self.shape and g.layout == torch.strided and self._readable(g):
-            return g.detach()
+            return g.detach() if g.requires_grad else g
         return None
 
     def array(self, g: float | torch.Tensor) -> float | np.ndarray:
